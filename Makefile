@@ -1,0 +1,34 @@
+# The two commands of the README:
+#   make course   set up .venv, execute every course notebook headless (timed), then open JupyterLab
+#   make test     set up .venv and run the whole test suite (unit tests + nbval over notebooks/)
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: setup course test benchmark experts clean-outputs
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first, pinned: the CPU build; an unpinned torch pulls a multi-GB CUDA build
+	$(BIN)/python -m pip install -q "torch==2.13.0"
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $@
+
+course: setup
+	$(BIN)/python -m illab course --out runs/course
+	@if [ -z "$$CI" ] && [ -t 1 ]; then $(BIN)/jupyter lab notebooks/00_tour.ipynb; \
+	else echo "Open the course with: $(BIN)/jupyter lab notebooks/00_tour.ipynb"; fi
+
+test: setup
+	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env $(PYTEST_ARGS)
+
+benchmark: setup
+	$(BIN)/python -m illab benchmark --out results/ --markdown BENCHMARKS.md
+
+experts: setup
+	$(BIN)/python -m illab.experts.train cartpole acrobot mountaincar pendulum mountaincar-continuous \
+	    lunarlander lunarlander-continuous hopper cheetah walker --resume
