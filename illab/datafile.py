@@ -171,3 +171,26 @@ def read_card(path: str | os.PathLike) -> dict[str, Any]:
     """The card of dataset ``path`` (``{}`` if it has none)."""
     p = card_path(path)
     return json.loads(p.read_text()) if p.exists() else {}
+
+
+def space_to_json(space) -> dict[str, Any]:
+    """A gymnasium ``Box`` or ``Discrete`` space as a JSON-able dict (stored in dataset cards)."""
+    import gymnasium as gym
+    if isinstance(space, gym.spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
+    if isinstance(space, gym.spaces.Box):
+        return {"type": "Box", "shape": list(space.shape), "dtype": str(space.dtype),
+                "low": np.asarray(space.low, dtype=np.float64).tolist(),
+                "high": np.asarray(space.high, dtype=np.float64).tolist()}
+    raise TypeError(f"only Box and Discrete spaces are supported in dataset cards, got {type(space).__name__}")
+
+
+def space_from_json(d: dict[str, Any]):
+    """Inverse of :func:`space_to_json` (infinite bounds round-trip through JSON as ``Infinity``)."""
+    import gymnasium as gym
+    if d["type"] == "Discrete":
+        return gym.spaces.Discrete(d["n"], start=d.get("start", 0))
+    if d["type"] == "Box":
+        return gym.spaces.Box(np.asarray(d["low"], dtype=d["dtype"]), np.asarray(d["high"], dtype=d["dtype"]),
+                              shape=tuple(d["shape"]), dtype=d["dtype"])
+    raise ValueError(f"unknown space type {d.get('type')!r} in dataset card")
