@@ -85,8 +85,8 @@ def train(expert_id: str, seed: int = 0, out: Path = BUNDLED, workdir: Path = Pa
     venv = make_vec_env(spec.env_id, n_envs=spec.n_envs, seed=seed, env_kwargs=spec.env_kwargs)
     latest = _latest_checkpoint(work) if resume else None
     if spec.normalize:
-        if latest and (work / f"vecnormalize_{latest[0]}_steps.pkl").exists():
-            venv = VecNormalize.load(str(work / f"vecnormalize_{latest[0]}_steps.pkl"), venv)
+        if latest and (work / f"ckpt_vecnormalize_{latest[0]}_steps.pkl").exists():
+            venv = VecNormalize.load(str(work / f"ckpt_vecnormalize_{latest[0]}_steps.pkl"), venv)
         else:
             venv = VecNormalize(venv, gamma=spec.hyperparams.get("gamma", 0.99))
     if latest:
