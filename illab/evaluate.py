@@ -20,7 +20,7 @@ import numpy as np
 
 from illab.policy import Policy, RandomPolicy
 from illab.rollout import make_env, run_episodes
-from illab.seeds import episode_seeds
+from illab.seeds import episode_seed, episode_seeds, stream_of
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,8 @@ def normalized_performance(returns, random_return: float, expert_return: float) 
 
 
 def evaluate(policy: Policy, env_id: str, n_episodes: int = 100, seed: int = 0, stream: str = "test",
-             env_kwargs: dict | None = None, n_envs: int = 16, deterministic: bool = True) -> EvalResult:
+             env_kwargs: dict | None = None, n_envs: int = 16, deterministic: bool = True, *,
+             seeds=None) -> EvalResult:
     """Run ``n_episodes`` seeded episodes of ``policy`` and return their returns.
 
     Args:
@@ -83,16 +84,28 @@ def evaluate(policy: Policy, env_id: str, n_episodes: int = 100, seed: int = 0, 
         stream: ``"test"`` for reported scores, ``"validation"`` for model selection.
         n_envs: lockstep slots (batch size of each policy call).
         deterministic: passed to ``policy.predict``.
+        seeds: explicit ``(K,)`` reset seeds (e.g. from :func:`select_test_seeds`); overrides
+            ``n_episodes``/``seed``. Each must come from ``stream`` (checked via its low two bits).
 
     Raises:
-        ValueError: ``n_episodes < 1`` or ``stream == "demonstrations"`` (that would leak).
+        ValueError: ``n_episodes < 1``, ``stream == "demonstrations"`` (that would leak), or an
+            explicit seed that does not belong to ``stream``.
     """
-    if n_episodes < 1:
-        raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
     if stream == "demonstrations":
         raise ValueError("evaluating on the demonstrations seed stream leaks training start states; "
                          "use stream='test' (reported scores) or 'validation' (model selection)")
-    seeds = episode_seeds(seed, n_episodes, stream)
+    if seeds is not None:
+        seeds = np.asarray(seeds, dtype=np.int64).reshape(-1)
+        if len(seeds) < 1:
+            raise ValueError("seeds is empty; pass at least one reset seed")
+        wrong = [int(s) for s in seeds if stream_of(int(s)) != stream]
+        if wrong:
+            raise ValueError(f"{len(wrong)} seed(s) are not from the {stream!r} stream (e.g. {wrong[0]}); draw "
+                             f"them with illab.seeds.episode_seed(base, i, {stream!r}) or select_test_seeds")
+    else:
+        if n_episodes < 1:
+            raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
+        seeds = episode_seeds(seed, n_episodes, stream)
     eps = run_episodes(policy, env_id, seeds, n_envs=n_envs, env_kwargs=env_kwargs, record=False,
                        deterministic=deterministic)
     return EvalResult(returns=np.array([e.ret for e in eps], dtype=np.float64),
@@ -145,3 +158,99 @@ def check_leakage(train_starts: np.ndarray, test_starts: np.ndarray, atol: float
         raise LeakageError(f"{len(leaks)} test start state(s) match training start states within "
                            f"atol={atol} (test, train) pairs: {leaks[:10]}. Draw test seeds from the 'test' "
                            "stream of illab.seeds and demonstrations from 'demonstrations'.")
+
+
+def dataset_start_states(obs: np.ndarray, episode_starts: np.ndarray) -> np.ndarray:
+    """First observation of every episode in a dataset.
+
+    Args:
+        obs: ``(T, *obs_shape)`` observations (e.g. ``BaselineDataset.obs``).
+        episode_starts: ``(T,)`` bool, True at each episode's first step.
+
+    Returns:
+        ``(E, *obs_shape)`` float64 array.
+
+    Raises:
+        ValueError: the two arrays disagree in length.
+    """
+    obs = np.asarray(obs)
+    starts = np.asarray(episode_starts, dtype=bool)
+    if len(obs) != len(starts):
+        raise ValueError(f"obs has {len(obs)} steps but episode_starts has {len(starts)}")
+    return np.asarray(obs[starts], dtype=np.float64)
+
+
+def select_test_seeds(env_id: str, n_episodes: int, train_starts: np.ndarray, seed: int = 0,
+                      env_kwargs: dict | None = None, atol: float = 1e-6, stream: str = "test",
+                      max_attempts: int = 100) -> tuple[np.ndarray, int]:
+    """Test seeds whose start states are all farther than ``atol`` from every training start.
+
+    Test episode ``i`` resets with ``episode_seed(seed, i, stream, attempt)``, starting from
+    ``attempt = 0``; a seed whose start state lies within ``atol`` (max-norm) of a training start
+    state is replaced by the next attempt. This is what IL-Datasets (arXiv 2403.00550) promises
+    ("evaluation seeds selected ... to make sure that the first state is not present in the
+    training datasets") made explicit: on environments with low-dimensional start distributions
+    (MountainCar starts at ``[U(-0.6, -0.4), 0]``) a float32 start state can repeat.
+
+    Args:
+        env_id, env_kwargs: the task.
+        n_episodes: K, number of test seeds (>= 1).
+        train_starts: ``(N, *obs_shape)`` first observations of the demonstration episodes.
+        seed: base seed of the test stream.
+        atol: tolerance of the max absolute difference (as in :func:`check_leakage`).
+        max_attempts: attempts per index before giving up.
+
+    Returns:
+        ``(seeds, replaced)``: ``(K,)`` int64 seeds and how many first-attempt seeds were replaced.
+
+    Raises:
+        ValueError: ``n_episodes < 1``.
+        LeakageError: no leak-free seed for an index within ``max_attempts``.
+    """
+    if n_episodes < 1:
+        raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
+    train = np.asarray(train_starts, dtype=np.float64).reshape(len(train_starts), -1)
+    env = make_env(env_id, env_kwargs)
+    seeds, replaced = [], 0
+    try:
+        for i in range(n_episodes):
+            for attempt in range(max_attempts):
+                s = episode_seed(seed, i, stream, attempt)
+                start = np.asarray(env.reset(seed=s)[0], dtype=np.float64).reshape(-1)
+                if not len(train) or np.abs(train - start).max(axis=1).min() > atol:
+                    break
+            else:
+                raise LeakageError(f"test episode {i}: every one of {max_attempts} seeds starts within atol={atol} "
+                                   "of a training start state; lower atol or check the environment's reset")
+            replaced += attempt > 0
+            seeds.append(s)
+    finally:
+        env.close()
+    return np.array(seeds, dtype=np.int64), replaced
+
+
+def interquartile_mean(scores) -> float:
+    """Interquartile mean (IQM): the mean of the middle 50 % of scores.
+
+    The robust aggregate recommended by Agarwal et al. 2021, "Deep Reinforcement Learning at the
+    Edge of the Statistical Precipice" (arXiv 2108.13264): sort the scores, drop
+    ``floor(0.25 * n)`` from each end, average the rest (same as
+    ``scipy.stats.trim_mean(scores, 0.25)``; for fewer than 4 scores it is the plain mean).
+
+    Args:
+        scores: any array of finite numbers (flattened), e.g. normalized performances of all
+            (environment, training seed) runs.
+
+    Returns:
+        float.
+
+    Raises:
+        ValueError: empty input or non-finite values.
+    """
+    x = np.sort(np.asarray(scores, dtype=np.float64).reshape(-1))
+    if not len(x):
+        raise ValueError("interquartile_mean of an empty list of scores is undefined")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("interquartile_mean: scores contain NaN or infinity")
+    cut = int(0.25 * len(x))
+    return float(x[cut:len(x) - cut].mean())

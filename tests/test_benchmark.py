@@ -1,0 +1,239 @@
+"""The benchmark runner: protocol (leakage, seeds), resumability, determinism, reports.
+
+These tests inject a small, real data path (expert rollouts written with ``illab.datafile``) and a
+tiny nearest-neighbour learner, so that they exercise the runner's own logic in seconds; the
+end-to-end test with the real Controller, BaselineDataset and methods is in
+``tests/test_benchmark_e2e.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from illab import benchmark, datafile, experts
+from illab.evaluate import (LeakageError, check_leakage, dataset_start_states, evaluate, interquartile_mean,
+                            select_test_seeds, start_states)
+from illab.rollout import episodes_to_arrays, run_episodes
+from illab.seeds import episode_seeds
+
+
+_ROLLOUTS: dict = {}
+
+
+def fake_collect(expert_id, episodes, path, seed=0, threads=1, progress=False, stream="demonstrations"):
+    """Minimal stand-in for illab.controller.collect (same file layout and card fields)."""
+    e = experts.get(expert_id)
+    key = (expert_id, episodes, seed, stream)
+    if key not in _ROLLOUTS:  # rollouts are deterministic: play each once per test session
+        eps = run_episodes(experts.load(expert_id), e.env_id, episode_seeds(seed, episodes, stream), n_envs=8)
+        _ROLLOUTS[key] = episodes_to_arrays(eps)
+    arrays = _ROLLOUTS[key]
+    card = datafile.make_card(arrays, env_id=e.env_id, env_kwargs=e.env_kwargs, expert_id=expert_id,
+                              expert_sha256=e.sha256, seed=seed)
+    return datafile.write(Path(path) / f"{expert_id}.npz", arrays, card)
+
+
+def leaky_collect(*args, **kwargs):
+    """Demonstrations played from the *test* stream: every test start state is in the dataset."""
+    return fake_collect(*args, stream="test", **kwargs)
+
+
+def fake_load(path):
+    a = datafile.read(path)
+    return SimpleNamespace(**{k: np.asarray(a[k]) for k in a}, card=datafile.read_card(path))
+
+
+class NearestNeighbour:
+    """A tiny deterministic imitator: act like the demonstration step with the nearest obs.
+
+    The seed subsamples the demonstrations (so different training seeds give different learners).
+    """
+
+    fits = 0
+
+    def __init__(self, dataset, seed):
+        rng = np.random.default_rng(seed)
+        idx = rng.choice(len(dataset.obs), size=min(len(dataset.obs), 1500), replace=False)
+        self.x, self.y = np.asarray(dataset.obs)[idx], np.asarray(dataset.actions)[idx]
+
+    @classmethod
+    def from_dataset(cls, dataset, config=None, seed=0):
+        return cls(dataset, seed)
+
+    def fit(self, dataset=None, *, env_id=None, env_kwargs=None, expert=None, eval_episodes=5, progress=True):
+        assert env_id == "CartPole-v1" and expert is not None
+        type(self).fits += 1
+        return self
+
+    def predict(self, obs, state=None, episode_start=None, deterministic=True):
+        obs = np.asarray(obs, dtype=np.float32)
+        single = obs.ndim == 1
+        obs = obs[None] if single else obs
+        d = ((obs[:, None, :] - self.x[None]) ** 2).sum(-1)
+        act = self.y[d.argmin(1)]
+        return (act[0] if single else act), state
+
+
+REGISTRY = {"nn": NearestNeighbour}
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Expert rollouts here are tiny batches: one torch thread avoids OpenMP spin on a busy machine."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _run(out, **kw):
+    args = dict(envs=["cartpole"], methods=["nn"], seeds=2, out=out, episodes=4, test_episodes=6,
+                progress=False, collect=fake_collect, load_dataset=fake_load, methods_registry=REGISTRY)
+    args.update(kw)
+    return benchmark.run(**args)
+
+
+# ---- metrics and the leakage check ----------------------------------------------------------
+
+def test_interquartile_mean_drops_a_quarter_each_side():
+    assert interquartile_mean([0, 1, 2, 3, 100, -100, 4, 5]) == pytest.approx(np.mean([1, 2, 3, 4]))
+    assert interquartile_mean([1.0, 2.0, 9.0]) == pytest.approx(4.0)  # n < 4: plain mean
+    with pytest.raises(ValueError, match="empty"):
+        interquartile_mean([])
+    with pytest.raises(ValueError, match="NaN"):
+        interquartile_mean([1.0, np.nan])
+
+
+def test_leakage_check_fails_on_a_leaky_split_and_passes_on_the_protocol_split(tmp_path):
+    leaky = fake_load(leaky_collect("cartpole", 4, tmp_path / "leaky"))
+    clean = fake_load(fake_collect("cartpole", 4, tmp_path / "clean"))
+    test_starts = start_states("CartPole-v1", episode_seeds(0, 6, "test"))
+    with pytest.raises(LeakageError, match="4 test start state"):
+        check_leakage(dataset_start_states(leaky.obs, leaky.episode_starts), test_starts)
+    check_leakage(dataset_start_states(clean.obs, clean.episode_starts), test_starts)
+
+
+def test_select_test_seeds_redraws_leaking_seeds(tmp_path):
+    leaky = fake_load(leaky_collect("cartpole", 3, tmp_path))
+    train = dataset_start_states(leaky.obs, leaky.episode_starts)
+    seeds, replaced = select_test_seeds("CartPole-v1", 5, train)
+    assert replaced == 3
+    assert np.array_equal(seeds[3:], episode_seeds(0, 5, "test")[3:])
+    check_leakage(train, start_states("CartPole-v1", seeds))
+    with pytest.raises(LeakageError, match="every one of"):
+        select_test_seeds("CartPole-v1", 2, train, atol=1.0, max_attempts=3)
+
+
+def test_evaluate_refuses_seeds_from_another_stream():
+    policy = experts.load("cartpole")
+    with pytest.raises(ValueError, match="not from the 'test' stream"):
+        evaluate(policy, "CartPole-v1", seeds=episode_seeds(0, 2, "demonstrations"))
+    res = evaluate(policy, "CartPole-v1", seeds=episode_seeds(0, 2, "test"), n_envs=2)
+    assert np.array_equal(res.seeds, episode_seeds(0, 2, "test"))
+
+
+# ---- the runner -----------------------------------------------------------------------------
+
+def test_benchmark_is_identical_when_rerun_from_scratch(tmp_path):
+    a = _run(tmp_path / "a")
+    b = _run(tmp_path / "b")
+    for name in ("results.csv", "summary.csv", "aggregate.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    rows = (tmp_path / "a" / "results.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 and rows[0].startswith("expert_id,env_id,method,seed_index")
+    # training seeds are distinct per seed index and reported
+    assert a.cells[0]["train_seed"] != a.cells[1]["train_seed"]
+    assert a.summary[0]["n_seeds"] == 2 and len(a.summary[0]) == len(benchmark.SUMMARY_FIELDS)
+    assert b.aggregate[0]["method"] == "nn" and b.aggregate[0]["n_runs"] == 2
+    # the learner imitates the expert well above random play
+    assert a.perf("cartpole", "nn") > 0.3
+
+
+def test_benchmark_resumes_keeps_finished_cells_and_reuses_the_dataset(tmp_path):
+    NearestNeighbour.fits = 0
+    first = _run(tmp_path)
+    assert NearestNeighbour.fits == 2
+    data_file = next((tmp_path / "data").rglob("cartpole.npz"))
+    mtime = data_file.stat().st_mtime_ns
+    csv1 = (tmp_path / "results.csv").read_bytes()
+    cells = sorted((tmp_path / "cells").glob("*.json"))
+    assert len(cells) == 2
+    cells[1].unlink()  # as if interrupted before the second cell finished
+    NearestNeighbour.fits = 0
+    second = _run(tmp_path, collect=None)  # collect=None would use the Controller: must not be needed
+    assert NearestNeighbour.fits == 1
+    assert data_file.stat().st_mtime_ns == mtime  # dataset reused (content hash verified), not rewritten
+    assert (tmp_path / "results.csv").read_bytes() == csv1
+    prov = json.loads((tmp_path / "provenance.json").read_text())
+    assert prov["datasets"]["cartpole"]["reused"] is True
+    assert prov["datasets"]["cartpole"]["content_hash"] == first.cells[0]["dataset_hash"] == second.cells[0]["dataset_hash"]
+    assert prov["versions"]["torch"] and prov["cells"][0]["wall_seconds"] is not None
+
+
+def test_a_changed_config_is_a_new_cell_and_the_old_one_is_kept(tmp_path):
+    class Configurable(NearestNeighbour):
+        pass
+
+    import dataclasses
+
+    @dataclasses.dataclass
+    class ConfigurableConfig:
+        k: int = 1
+
+    Configurable.config_class = ConfigurableConfig
+    reg = {"nn": Configurable}
+    _run(tmp_path, seeds=1, methods_registry=reg)
+    _run(tmp_path, seeds=1, methods_registry=reg, configs={"nn": {"k": 2}})
+    assert len(list((tmp_path / "cells").glob("cartpole__nn__s0__*.json"))) == 2
+    with pytest.raises(ValueError, match="has no field"):
+        _run(tmp_path, seeds=1, methods_registry=reg, configs={"nn": {"epochs": 2}})
+
+
+def test_corrupted_dataset_is_refused_not_overwritten(tmp_path):
+    _run(tmp_path, seeds=1)
+    data_file = next((tmp_path / "data").rglob("cartpole.npz"))
+    card = json.loads(datafile.card_path(data_file).read_text())
+    card["content_hash"] = "0" * 64
+    datafile.card_path(data_file).write_text(json.dumps(card))
+    before = data_file.read_bytes()
+    with pytest.raises(ValueError, match="corrupted or edited"):
+        _run(tmp_path, seeds=1)
+    assert data_file.read_bytes() == before
+
+
+def test_benchmark_refuses_to_report_when_the_leakage_check_fails(tmp_path):
+    with pytest.raises(LeakageError):
+        _run(tmp_path, atol=10.0)  # every start state is "within tolerance": nothing can be reported
+    assert not (tmp_path / "results.csv").exists()
+
+
+def test_markdown_report_has_table_anchors_and_provenance(tmp_path):
+    res = _run(tmp_path, markdown=tmp_path / "BENCH.md", command="python -m illab benchmark --quick")
+    text = (tmp_path / "BENCH.md").read_text()
+    assert text == (tmp_path / "BENCHMARKS.md").read_text() and res.markdown == tmp_path / "BENCH.md"
+    assert "| CartPole-v1 | `cartpole` |" in text and "**IQM** over runs" in text
+    assert "IL-Datasets (arXiv 2403.00550)" in text and "LunarLander-v3" in text
+    assert res.cells[0]["dataset_hash"][:16] in text and "python -m illab benchmark --quick" in text
+
+
+def test_report_only_lists_missing_cells(tmp_path):
+    _run(tmp_path, seeds=1)
+    res = benchmark.run(["cartpole"], ["nn"], seeds=2, out=tmp_path, report_only=True, progress=False,
+                        test_episodes=6, episodes=4)
+    assert len(res.cells) == 1 and res.missing == [("cartpole", "nn", 1)]
+    assert "Incomplete" in res.markdown.read_text()
+
+
+def test_bad_input_is_refused_with_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="seeds must be >= 1"):
+        _run(tmp_path, seeds=0)
+    with pytest.raises(KeyError, match="unknown expert id"):
+        _run(tmp_path, envs=["cartpol"])
+    with pytest.raises(KeyError, match="unknown method"):
+        _run(tmp_path, methods=["bc-typo"])
