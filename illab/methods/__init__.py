@@ -1,0 +1,53 @@
+"""Imitation-learning methods behind one interface.
+
+>>> from illab.methods import BC, BCO, DAgger, GAIL, METHODS
+>>> bc = BC.from_dataset(train, seed=0).fit(train)      # doctest: +SKIP
+>>> bc.save("bc.pt"); same = BC.load("bc.pt")           # doctest: +SKIP
+
+Every method: ``M(observation_space, action_space, config=None, seed=0)``,
+``M.from_dataset(dataset, config=None, seed=0)``, ``fit(dataset=None, *, env_id=None,
+env_kwargs=None, expert=None, eval_episodes=10, progress=True) -> self``, ``predict(...)``
+(a trained method *is* an illab ``Policy``), ``save(path)`` / ``M.load(path)`` and ``history``.
+
+==========  ===============================================================  ==================
+name        method                                                            needs
+==========  ===============================================================  ==================
+``bc``      Behavioural cloning (Pomerleau 1989; Bain & Sammut 1995)          obs, actions
+``bco``     BC from observation, BCO(α) (Torabi et al. 2018, arXiv 1805.01954) obs, next_obs, env
+``dagger``  DAgger (Ross, Gordon & Bagnell 2011, arXiv 1011.0686)             env, expert
+``gail``    GAIL (Ho & Ermon 2016, arXiv 1606.03476)                          obs, actions, env
+==========  ===============================================================  ==================
+"""
+
+from __future__ import annotations
+
+from illab.methods.base import ILMethod
+from illab.methods.bc import BC, BCConfig
+
+METHODS: dict[str, type[ILMethod]] = {"bc": BC}
+"""Method name → class."""
+
+try:  # the other methods land one by one
+    from illab.methods.bco import BCO, BCOConfig
+    METHODS["bco"] = BCO
+except ImportError:  # pragma: no cover
+    pass
+try:
+    from illab.methods.dagger import DAgger, DAggerConfig
+    METHODS["dagger"] = DAgger
+except ImportError:  # pragma: no cover
+    pass
+try:
+    from illab.methods.gail import GAIL, GAILConfig
+    METHODS["gail"] = GAIL
+except ImportError:  # pragma: no cover
+    pass
+
+
+def load(path) -> ILMethod:
+    """Load any saved method (the file records which one it is)."""
+    return ILMethod.load(path)
+
+
+__all__ = ["BC", "BCConfig", "BCO", "BCOConfig", "DAgger", "DAggerConfig", "GAIL", "GAILConfig", "METHODS",
+           "ILMethod", "load"]
