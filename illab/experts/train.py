@@ -159,6 +159,35 @@ def _versions() -> dict:
             "numpy": np.__version__}
 
 
+def _drop_optimizer_state(model) -> None:
+    """Bundled experts only act: drop optimizer state (Adam moments weigh twice the weights).
+
+    The optimizers stay (SB3's loader expects them), with an empty ``state``; actions are unchanged.
+    """
+    from operator import attrgetter
+    for name in model._get_torch_save_params()[0]:
+        if name.endswith("optimizer"):
+            attrgetter(name)(model).state.clear()
+
+
+def repack(expert_id: str, out: Path = BUNDLED) -> None:
+    """Re-save a bundled expert without optimizer state and update the sha256 in its card."""
+    import stable_baselines3 as sb3
+    card_path = Path(out) / f"{expert_id}.json"
+    card = json.loads(card_path.read_text())
+    path = Path(out) / card["file"]
+    custom = {"learning_rate": 0.0, "lr_schedule": lambda _: 0.0, "clip_range": lambda _: 0.0,
+              "exploration_schedule": lambda _: 0.0}
+    model = getattr(sb3, card["algo"]).load(str(path), device="cpu", custom_objects=custom)
+    _drop_optimizer_state(model)
+    tmp = Path(out) / f".{expert_id}.tmp.zip"
+    model.save(str(tmp))
+    os.replace(tmp, path)
+    card["sha256"] = sha256(path)
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    print(f"{expert_id}: {path.stat().st_size / 1e6:.2f} MB, sha256 {card['sha256'][:12]}")
+
+
 def _write(expert_id, model, venv, card, out: Path, force: bool):
     out.mkdir(parents=True, exist_ok=True)
     card_path = out / f"{expert_id}.json"
@@ -169,6 +198,7 @@ def _write(expert_id, model, venv, card, out: Path, force: bool):
                   f"{card['expert_return'][0]:.1f}); pass --force to replace it")
             return
     tmp = out / f".{expert_id}.tmp.zip"
+    _drop_optimizer_state(model)
     model.save(str(tmp), exclude=["replay_buffer", "rollout_buffer", "ep_info_buffer", "ep_success_buffer"])
     if venv is not None:
         np.savez(out / f".{expert_id}.tmp.npz", obs_mean=venv.obs_rms.mean, obs_var=venv.obs_rms.var,
@@ -192,8 +222,13 @@ def main(argv=None):
     parser.add_argument("--checkpoint-every", type=int, default=50_000)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--force", action="store_true")
+    parser.add_argument("--repack", action="store_true",
+                        help="only re-save the bundled files without optimizer state (no training)")
     args = parser.parse_args(argv)
     for expert_id in args.expert_id:
+        if args.repack:
+            repack(expert_id, args.out)
+            continue
         train(expert_id, args.seed, args.out, args.workdir, args.timesteps, args.checkpoint_every,
               args.resume, args.force)
 
