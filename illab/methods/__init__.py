@@ -23,25 +23,12 @@ from __future__ import annotations
 
 from illab.methods.base import ILMethod
 from illab.methods.bc import BC, BCConfig
+from illab.methods.bco import BCO, BCOConfig
+from illab.methods.dagger import DAgger, DAggerConfig
+from illab.methods.gail import GAIL, GAILConfig
 
-METHODS: dict[str, type[ILMethod]] = {"bc": BC}
+METHODS: dict[str, type[ILMethod]] = {"bc": BC, "bco": BCO, "dagger": DAgger, "gail": GAIL}
 """Method name → class."""
-
-try:  # the other methods land one by one
-    from illab.methods.bco import BCO, BCOConfig
-    METHODS["bco"] = BCO
-except ImportError:  # pragma: no cover
-    pass
-try:
-    from illab.methods.dagger import DAgger, DAggerConfig
-    METHODS["dagger"] = DAgger
-except ImportError:  # pragma: no cover
-    pass
-try:
-    from illab.methods.gail import GAIL, GAILConfig
-    METHODS["gail"] = GAIL
-except ImportError:  # pragma: no cover
-    pass
 
 
 def load(path) -> ILMethod:
