@@ -1,0 +1,141 @@
+"""Quality and speed of the IL methods (issue 6): the table, BC samples/s, BC time-to-0.99 on CartPole.
+
+    python benchmarks/methods.py                 # full: 100 demos, 100 test episodes (~10 min on 2 cores)
+    python benchmarks/methods.py --quick         # smoke run: small budgets, numbers not meaningful
+
+Protocol: demonstrations are collected with the bundled experts (``illab.controller.collect`` when
+available, else :func:`illab.rollout.run_episodes` on the same ``"demonstrations"`` seed stream);
+methods train on episodes [0, N); every score is the normalized performance
+``(X − random) / (expert − random)`` (IL-Datasets, arXiv 2403.00550) over 100 test-stream episodes
+whose start states are checked to differ from every training start state
+(:func:`illab.evaluate.select_test_seeds`); reference returns come from the expert registry.
+Validation-stream episodes (never test) decide when BC has reached 0.99 for the time-to-0.99 row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+
+from illab import experts
+from illab.evaluate import dataset_start_states, evaluate, select_test_seeds
+from illab.methods import BCConfig, BCOConfig, DAggerConfig, GAILConfig, METHODS
+
+# (expert id, method, target normalized performance); the issue's quality bar
+PLAN = [("cartpole", "bc", 0.95), ("cartpole", "bco", 0.95), ("cartpole", "dagger", 0.95),
+        ("cartpole", "gail", 0.9), ("pendulum", "bc", 0.9), ("pendulum", "dagger", 0.9), ("pendulum", "bco", None)]
+
+
+def configs(quick: bool) -> dict:
+    if quick:
+        return {"bc": BCConfig(epochs=20), "bco": BCOConfig(pre_demo_steps=2000, post_iterations=1),
+                "dagger": DAggerConfig(rounds=2, episodes_per_round=2), "gail": GAILConfig(total_timesteps=8192)}
+    return {"bc": BCConfig(epochs=30), "bco": BCOConfig(), "dagger": DAggerConfig(),
+            "gail": GAILConfig(total_timesteps=150_000, eval_every=0)}
+
+
+def load_demos(expert_id: str, episodes: int, out: Path, seed: int):
+    """The training split as a BaselineDataset (or a stand-in with the same numpy views)."""
+    try:
+        from illab.controller import collect
+        from illab.data import BaselineDataset
+        path = collect(expert_id, episodes, out, seed=seed, progress=False)
+        return BaselineDataset(path, n_episodes=episodes)
+    except ImportError:
+        import gymnasium as gym
+        from illab.rollout import episodes_to_arrays, run_episodes
+        from illab.seeds import episode_seeds
+        e = experts.get(expert_id)
+        eps = run_episodes(experts.load(expert_id), e.env_id, episode_seeds(seed, episodes), env_kwargs=e.env_kwargs)
+        ds = types.SimpleNamespace(**episodes_to_arrays(eps))
+        env = gym.make(e.env_id, **e.env_kwargs)
+        ds.observation_space, ds.action_space = env.observation_space, env.action_space
+        ds.env_id, ds.env_kwargs = e.env_id, dict(e.env_kwargs)
+        return ds
+
+
+def time_to(threshold: float, ds, expert_id: str, seed: int, max_epochs: int = 50) -> tuple[float, int, float]:
+    """Training seconds (evaluation excluded) until BC's validation score reaches ``threshold``."""
+    from illab.methods import BC
+    random_mean, expert_mean = experts.get(expert_id).reference_returns()
+    bc = BC.from_dataset(ds, BCConfig(epochs=1), seed=seed)
+    train_seconds, perf = 0.0, float("-inf")
+    for epoch in range(1, max_epochs + 1):
+        t = time.perf_counter()
+        bc.fit(ds, eval_episodes=0, progress=False)
+        train_seconds += time.perf_counter() - t
+        res = evaluate(bc, ds.env_id, 20, seed=seed, stream="validation", env_kwargs=ds.env_kwargs)
+        perf = res.performance(random_mean, expert_mean)[0]
+        if perf >= threshold:
+            return train_seconds, epoch, perf
+    return train_seconds, max_epochs, perf
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--episodes", type=int, default=100, help="demonstration episodes per task (train split)")
+    p.add_argument("--test-episodes", type=int, default=100, help="test-stream evaluation episodes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--methods", nargs="*", default=None, help="subset of bc bco dagger gail")
+    p.add_argument("--out", type=Path, default=None, help="dataset directory (default: a fresh temp dir)")
+    p.add_argument("--quick", action="store_true", help="tiny budgets for a smoke run")
+    args = p.parse_args(argv)
+    out = args.out or Path(tempfile.mkdtemp(prefix="illab-bench-methods-"))
+    cfgs = configs(args.quick)
+    demos: dict = {}
+    rows = []
+    print(f"datasets in {out}; {args.episodes} demonstrations, {args.test_episodes} test episodes, seed {args.seed}")
+    for expert_id, name, target in PLAN:
+        if args.methods and name not in args.methods:
+            continue
+        e = experts.get(expert_id)
+        if expert_id not in demos:
+            t = time.perf_counter()
+            ds = demos[expert_id] = load_demos(expert_id, args.episodes, out, args.seed)
+            starts = dataset_start_states(ds.obs, ds.episode_starts)
+            test_seeds, _ = select_test_seeds(e.env_id, args.test_episodes, starts, seed=args.seed,
+                                              env_kwargs=e.env_kwargs)
+            demos[expert_id + ":seeds"] = test_seeds
+            print(f"  {expert_id}: {len(ds.obs)} transitions collected in {time.perf_counter() - t:.1f}s")
+        ds = demos[expert_id]
+        m = METHODS[name].from_dataset(ds, config=cfgs[name], seed=args.seed)
+        t = time.perf_counter()
+        m.fit(ds, env_id=e.env_id, env_kwargs=e.env_kwargs, expert=expert_id, eval_episodes=0, progress=False)
+        seconds = time.perf_counter() - t
+        res = evaluate(m, e.env_id, seeds=demos[expert_id + ":seeds"], env_kwargs=e.env_kwargs)
+        perf, perf_std = res.performance(*e.reference_returns())
+        rows.append((e.env_id, name, res.mean, res.std, perf, perf_std, target, seconds))
+        print(f"  {e.env_id:<14} {name:<7} AER {res.mean:9.2f}  normalized {perf:6.3f}  ({seconds:.1f}s)", flush=True)
+
+    print("\n| environment | method | AER (mean ± std) | normalized (mean ± std) | target | meets | train s |")
+    print("|---|---|---|---|---|---|---|")
+    ok = True
+    for env_id, name, mean, std, perf, perf_std, target, seconds in rows:
+        meets = "—" if target is None else ("yes" if perf >= target else "NO")
+        ok &= target is None or perf >= target
+        print(f"| {env_id} | {name} | {mean:.2f} ± {std:.2f} | {perf:.3f} ± {perf_std:.3f} | "
+              f"{'—' if target is None else f'≥ {target}'} | {meets} | {seconds:.1f} |")
+
+    if "cartpole" in demos and (not args.methods or "bc" in args.methods):
+        ds = demos["cartpole"]
+        from illab.methods import BC
+        bc = BC.from_dataset(ds, BCConfig(epochs=5), seed=args.seed).fit(ds, eval_episodes=0, progress=False)
+        sps = bc.history["samples_per_second"][-1]
+        secs, epochs, perf = time_to(0.99, ds, "cartpole", args.seed)
+        print(f"\nBC training throughput on CartPole: {sps:,.0f} samples/s ({len(ds.obs)} transitions, batch "
+              f"{bc.config.batch_size}, 1 torch thread)")
+        print(f"BC time to 0.99 normalized (validation) on CartPole: {secs:.2f} s of training "
+              f"({epochs} epoch(s), reached {perf:.3f}); target ≤ 10 s: {'yes' if secs <= 10 and perf >= 0.99 else 'NO'}")
+        ok &= secs <= 10 and perf >= 0.99
+    print("\nall targets met" if ok else "\nSOME TARGETS MISSED")
+    return 0 if ok or args.quick else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

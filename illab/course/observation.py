@@ -1,0 +1,44 @@
+"""Checkers for notebook 05 (learning from observation): training pairs of an inverse dynamics model.
+
+BCO: Torabi, Warnell & Stone 2018, arXiv 1805.01954.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from illab.course.cloning import _attempt
+
+
+def check_idm_pairs(fn, reference=None) -> None:
+    """Check ``fn(states, actions) -> (inputs, targets)`` for an inverse dynamics model.
+
+    ``states``: ``(T + 1, d)`` float32, the observations of one episode of the agent's own play
+    (``states[0]`` after reset, ``states[t + 1]`` after action ``t``); ``actions``: ``(T,)`` int64.
+    The answer: ``inputs`` ``(T, 2d)`` rows ``[s_t, s_{t+1}]`` and ``targets`` ``(T,)`` = ``a_t`` —
+    the action that *caused* the step from ``s_t`` to ``s_{t+1}``.
+
+    Raises:
+        AssertionError: with a hint (off-by-one, wrong order, wrong axis, ...).
+    """
+    rng = np.random.default_rng(0)
+    for T, d in ((6, 4), (3, 2), (1, 3)):
+        states = rng.normal(size=(T + 1, d)).astype(np.float32)
+        actions = rng.integers(0, 3, size=T)
+        (x, y), _ = _attempt(fn, reference, states.copy(), actions.copy())
+        x, y = np.asarray(x), np.asarray(y)
+        if x.shape != (T, 2 * d):
+            raise AssertionError(f"inputs for {T + 1} states of size {d} should have shape {(T, 2 * d)} (one row per "
+                                 f"transition, s_t and s_t+1 side by side), got {x.shape}")
+        if y.shape != (T,):
+            raise AssertionError(f"targets should have shape {(T,)}, got {y.shape}")
+        if np.array_equal(x[:, :d], states[1:]) and np.array_equal(x[:, d:], states[:-1]):
+            raise AssertionError("s_t and s_t+1 are swapped: put the state before the action first")
+        if T > 1 and np.array_equal(x[:, :d], states[:-1]) and np.array_equal(x[:, d:], states[1:]) \
+                and np.array_equal(y[1:], actions[:-1]):
+            raise AssertionError("off by one: the target of row t is actions[t], the action taken in s_t")
+        if not (np.array_equal(x[:, :d], states[:-1]) and np.array_equal(x[:, d:], states[1:])):
+            raise AssertionError("row t must be [states[t], states[t + 1]] (concatenate along axis 1)")
+        if not np.array_equal(y, actions):
+            raise AssertionError("the target of row t is actions[t], the action that led from s_t to s_t+1")
+    print("IDM pairs: correct — (s_t, s_t+1) → a_t for every step of the agent's own play.")
