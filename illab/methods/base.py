@@ -227,9 +227,11 @@ def seeded_init(seed: int, purpose: str, build):
 def as_tensor_obs(obs: np.ndarray) -> torch.Tensor:
     """Observations as a float32 tensor (images stay uint8 until the encoder)."""
     obs = np.asarray(obs)
-    if obs.dtype == np.uint8:
-        return torch.as_tensor(obs)
-    return torch.as_tensor(np.asarray(obs, dtype=np.float32))
+    if obs.dtype != np.uint8:
+        obs = np.asarray(obs, dtype=np.float32)
+    if not obs.flags.writeable:  # memory-mapped datasets are read-only: copy once
+        obs = obs.copy()
+    return torch.as_tensor(obs)
 
 
 def fit_supervised(net: nn.Module, codec: ActionCodec, obs: np.ndarray, actions: np.ndarray, *, epochs: int,

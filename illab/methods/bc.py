@@ -70,7 +70,8 @@ class BC(ILMethod):
             progress: show a tqdm progress bar over epochs.
 
         Logs ``history["loss"]`` per epoch, ``history["eval_*"]`` (``eval_step`` = epoch) and
-        ``history["samples_per_second"]`` (training throughput of this call).
+        ``history["samples_per_second"]`` / ``history["train_seconds"]`` (training throughput and time
+        of this call, evaluation excluded).
 
         Raises:
             ValueError: no dataset, or observations/actions that do not fit the spaces.
@@ -90,14 +91,18 @@ class BC(ILMethod):
             self._log(loss=loss)
             e = start_epoch + epoch + 1
             if cfg.eval_every and e % cfg.eval_every == 0 and epoch + 1 < cfg.epochs:
+                t = Timer()
                 self._evaluate(env_id, env_kwargs, eval_episodes, e)
                 self.net.train()
+                eval_seconds[0] += t()
 
+        eval_seconds = [0.0]
         timer = Timer()
         fit_supervised(self.net, self.codec, arrays["obs"], arrays["actions"], epochs=cfg.epochs,
                        batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
                        generator=gen, on_epoch=on_epoch, progress=progress, desc="BC")
-        self._log(samples_per_second=len(arrays["obs"]) * cfg.epochs / max(timer(), 1e-9))
+        seconds = timer() - eval_seconds[0]
+        self._log(samples_per_second=len(arrays["obs"]) * cfg.epochs / max(seconds, 1e-9), train_seconds=seconds)
         self._evaluate(env_id, env_kwargs, eval_episodes, start_epoch + cfg.epochs)
         return self
 
