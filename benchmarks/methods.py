@@ -21,7 +21,6 @@ import time
 import types
 from pathlib import Path
 
-import numpy as np
 
 from illab import experts
 from illab.evaluate import dataset_start_states, evaluate, select_test_seeds

@@ -116,7 +116,7 @@ def trained_cartpole(cartpole):
 @pytest.mark.parametrize("name", ["bc", "bco", "dagger", "gail"])
 def test_learns_discrete_cartpole(trained_cartpole, cartpole, name):
     score = margin_over_random(trained_cartpole[name], cartpole[0])
-    floor = 0.15 if name == "gail" else 0.6  # GAIL gets ~16k RL steps here, the others imitate directly
+    floor = 0.5 if name == "gail" else 0.6  # GAIL gets only ~16k RL steps here
     assert score > floor, f"{name} on CartPole: normalized validation score {score:.2f} <= {floor}"
 
 

@@ -11,11 +11,6 @@ def skip(src):
     return c
 
 
-def hidden(src):
-    c = code(src)
-    c.metadata["jupyter"] = {"source_hidden": True}
-    return c
-
 
 SETUP = """import os, tempfile
 import numpy as np
