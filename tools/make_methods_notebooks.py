@@ -179,7 +179,7 @@ md("""## 1 · State-only demonstrations
 
 We collect expert episodes, then *throw the actions away*: BCO sees only `obs` and `next_obs`."""),
 code("""EPISODES = 8 if QUICK else 12
-path = collect("cartpole", EPISODES, workdir, seed=0)
+path = collect("cartpole", EPISODES + 2, workdir, seed=0)   # 2 held out (split="eval"), unused here
 demos = BaselineDataset(path, n_episodes=EPISODES)
 
 class StateOnly:
@@ -282,7 +282,7 @@ md("""## 1 · Compounding error, and DAgger's fix
 About the same number of expert labels for both: BC gets six expert episodes; DAgger starts from one and asks
 the expert about the states *its own* policy visits for a few short rounds. We plot the fraction of test episodes
 still running at each time step (CartPole ends when the pole falls)."""),
-code("""path = collect("cartpole", 6, workdir, seed=0)
+code("""path = collect("cartpole", 7, workdir, seed=0)
 six, one = BaselineDataset(path, n_episodes=6), BaselineDataset(path, n_episodes=1)
 bc = BC.from_dataset(six, BCConfig(epochs=20), seed=0).fit(six, eval_episodes=0, progress=False)
 dagger = DAgger.from_dataset(one, DAggerConfig(rounds=3, episodes_per_round=2, epochs=10), seed=0)
@@ -309,7 +309,8 @@ md("""## 2 · GAIL's discriminator at work
 GAIL never sees the environment's reward. We train a short run and plot, per PPO rollout, the discriminator's
 mean output on expert pairs and on the learner's pairs, and the true return (logged for us, not used for learning).
 As the learner imitates better, the two outputs move towards each other."""),
-code("""demos_path = collect("cartpole", 4, os.path.join(workdir, "gail"), seed=1)
+code("""os.makedirs(os.path.join(workdir, "gail"), exist_ok=True)
+demos_path = collect("cartpole", 5, os.path.join(workdir, "gail"), seed=1)
 demos = BaselineDataset(demos_path, n_episodes=4)
 gail = GAIL.from_dataset(demos, GAILConfig(total_timesteps=12_288 if QUICK else 30_720, eval_every=0), seed=0)
 gail.fit(demos, eval_episodes=5, progress=False)
