@@ -221,7 +221,7 @@ class GAIL(ILMethod):
             expert: ignored (GAIL learns from the fixed demonstrations only).
             eval_episodes: validation-stream episodes every ``config.eval_every`` rollouts and at
                 the end (``eval_step`` = environment steps).
-            progress: SB3's progress bar.
+            progress: a tqdm progress bar over environment steps (with the mean D on expert/learner pairs).
 
         Logs per rollout: ``disc_loss``, ``disc_expert`` / ``disc_policy`` (mean ``D`` on expert /
         learner pairs — both tend to 0.5 as the learner improves), ``reward`` (mean discriminator
@@ -294,6 +294,10 @@ class GAIL(ILMethod):
                 method._log(reward=float(buf.rewards.mean()), steps=int(self.model.num_timesteps))
                 infos = self.model.ep_info_buffer
                 method._log(true_return=float(np.mean([i["r"] for i in infos])) if infos else float("nan"))
+                if bar is not None:
+                    bar.update(self.model.num_timesteps - bar.n)
+                    bar.set_postfix(D_expert=f"{method.history['disc_expert'][-1]:.2f}",
+                                    D_learner=f"{method.history['disc_policy'][-1]:.2f}")
                 k = len(method.history["steps"])
                 if cfg.eval_every and k % cfg.eval_every == 0:
                     method._evaluate(env_id, env_kwargs, eval_episodes, self.model.num_timesteps)
@@ -307,8 +311,12 @@ class GAIL(ILMethod):
                     seed=sb3_seed, device="cpu", verbose=0)
         model.policy.load_state_dict(self.policy.state_dict())  # start from the seeded initial weights
         self.policy = self.net = model.policy  # evaluations during training see the current generator
+        from tqdm.auto import tqdm
+        bar = tqdm(total=cfg.total_timesteps, desc="GAIL", unit="step") if progress else None
         try:
-            model.learn(cfg.total_timesteps, callback=DiscriminatorUpdate(), progress_bar=progress)
+            model.learn(cfg.total_timesteps, callback=DiscriminatorUpdate())
         finally:
             venv.close()
+            if bar is not None:
+                bar.close()
             self.policy.set_training_mode(False)
