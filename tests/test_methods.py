@@ -277,3 +277,16 @@ def test_clear_errors(cartpole, tmp_path):
     path = BC.from_dataset(ds).save(tmp_path / "bc.pt")
     with pytest.raises(ValueError, match="BC, not a DAgger"):
         DAgger.load(path)
+
+
+def test_fit_on_a_collected_baseline_dataset(tmp_path):
+    """The real pipeline: Controller → dataset file → BaselineDataset → BC and BCO (read-only memmaps)."""
+    collect = pytest.importorskip("illab.controller").collect
+    BaselineDataset = pytest.importorskip("illab.data").BaselineDataset
+    path = collect("cartpole", 3, tmp_path, seed=0)
+    train = BaselineDataset(path, n_episodes=2)
+    bc = BC.from_dataset(train, BCConfig(epochs=3)).fit(train, eval_episodes=1, progress=False)
+    assert bc.history["eval_step"] == [3] and len(bc.history["loss"]) == 3
+    bco = BCO.from_dataset(train, BCOConfig(pre_demo_steps=300, post_iterations=0, epochs=2, idm_epochs=2))
+    bco.fit(train, eval_episodes=0, progress=False)       # env_id from the dataset's card
+    assert bco.interaction_steps == 300 and bco.history["inferred_accuracy"]
