@@ -12,6 +12,7 @@ fast: one network call per step for a whole block of episodes.
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable, Protocol, runtime_checkable
 
 import gymnasium as gym
@@ -69,6 +70,7 @@ class SB3Policy:
         self.obs_mean = None if obs_mean is None else np.asarray(obs_mean, dtype=np.float64)
         self.obs_std = None if obs_var is None else np.sqrt(np.asarray(obs_var, dtype=np.float64) + epsilon)
         self.clip_obs = float(clip_obs)
+        self._lock = threading.Lock()
 
     def normalize(self, obs: np.ndarray) -> np.ndarray:
         """Observations as the network sees them (float32, normalised if stats were given)."""
@@ -78,7 +80,7 @@ class SB3Policy:
 
     def predict(self, obs, state=None, episode_start=None, deterministic=True):
         batch, single = _batch(obs, self.observation_space)
-        with torch.inference_mode():
+        with self._lock, torch.inference_mode():
             t = torch.as_tensor(self.normalize(batch), device=self.policy.device)
             actions = self.policy._predict(t, deterministic=deterministic).cpu().numpy()
         if isinstance(self.action_space, gym.spaces.Box):

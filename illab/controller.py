@@ -1,0 +1,372 @@
+"""The Controller: seeded, batched, fault-tolerant collection of expert demonstrations.
+
+>>> from illab import Controller
+>>> from illab.recording import baseline_enjoy, baseline_collate
+>>> Controller(baseline_enjoy, baseline_collate, episodes=100, threads=2).start(
+...     {"game": "cartpole", "mode": "all"})                       # doctest: +SKIP
+PosixPath('data/cartpole.npz')
+
+How it is fast: with the stock :func:`~illab.recording.baseline_enjoy`, the unit of work is a
+*block* of ``block_size`` episodes played in lockstep over a gymnasium vector env with **one
+batched policy call per step** (:func:`illab.rollout.run_episodes`). Python threads do not run
+pure-Python environments in parallel (GIL), so batching is the main lever; ``threads`` still pays
+where environments and torch release the GIL (MuJoCo), and any ``concurrent.futures.Executor``
+can be passed — a ``ProcessPoolExecutor`` for pure-Python environments, or
+``dask.distributed.Client(...).get_executor()`` to scale out.
+
+Why results never depend on scheduling: episode ``i`` attempt ``k`` resets with
+``episode_seed(seed, i, "demonstrations", k)``, blocks are a fixed partition of the indices, and
+files are collated in index order — threads 1, 2, 4, processes and dask give byte-identical data.
+
+Faults: an episode below the expert's threshold is replaced by the next attempt of the same index
+(up to ``max_attempts``); an ``enjoy`` that raises is retried the same way and reported with its
+traceback; every block/episode file is written atomically, so a killed run resumes where it
+stopped; an existing dataset is never replaced unless ``overwrite=True``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import functools
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from illab import datafile
+from illab import experts as registry
+from illab.recording import (META, Context, baseline_collate, baseline_enjoy, format_exception,
+                             save_episodes)
+from illab.rollout import make_env, run_episodes
+from illab.seeds import episode_seed
+
+MODES = ("all", "play", "collate")
+
+
+class CollectionError(RuntimeError):
+    """Some episodes could not be recorded within the attempt bound (accepted ones stay on disk)."""
+
+
+@dataclass
+class RunStats:
+    """Report of one ``start`` call.
+
+    Attributes:
+        attempts, accepted, rejected, failed: episode counts (rejected = below threshold,
+            failed = ``enjoy`` raised).
+        steps: environment steps played (all attempts), wall: seconds, busy: summed worker seconds.
+        workers: number of workers used; errors: ``(index, attempt, traceback)`` of failures.
+    """
+
+    attempts: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    failed: int = 0
+    steps: int = 0
+    wall: float = 0.0
+    busy: float = 0.0
+    workers: int = 1
+    errors: list = field(default_factory=list)
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps / self.wall if self.wall > 0 else 0.0
+
+    @property
+    def uptime(self) -> float:
+        """Worker busy time / (wall time × workers), in [0, 1]."""
+        return min(1.0, self.busy / (self.wall * self.workers)) if self.wall > 0 else 0.0
+
+    def __str__(self) -> str:
+        return (f"{self.accepted} accepted, {self.rejected} rejected, {self.failed} failed in {self.attempts} "
+                f"attempts; {self.steps} steps in {self.wall:.2f} s ({self.steps_per_second:,.0f} steps/s); "
+                f"uptime {self.uptime:.0%} over {self.workers} worker(s)")
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_expert(expert_id: str):
+    return registry.load(expert_id)
+
+
+def _play_block(expert_id: str, env_id: str, env_kwargs: dict, seed: int, indices: list[int], threshold: float,
+                max_attempts: int, n_envs: int, out: str, expert=None) -> dict:
+    """Worker: play a block of episodes (retrying rejected ones) and write one block file.
+
+    A top-level function so process and dask executors can pickle it; the expert is loaded by id
+    in the worker (cached per process) unless ``expert`` is passed (threads).
+    """
+    t0 = time.perf_counter()
+    policy = expert if expert is not None else _cached_expert(expert_id)
+    final: dict[int, Any] = {}
+    attempts = {i: 0 for i in indices}
+    pending = list(indices)
+    stats = {"attempts": 0, "rejected": 0, "steps": 0}
+    while pending:
+        eps = run_episodes(policy, env_id, [episode_seed(seed, i, "demonstrations", attempts[i]) for i in pending],
+                           n_envs=n_envs, env_kwargs=env_kwargs)
+        stats["attempts"] += len(pending)
+        stats["steps"] += sum(len(e) for e in eps)
+        retry = []
+        for i, ep in zip(pending, eps):
+            if ep.ret >= threshold:
+                final[i] = ep
+            else:
+                stats["rejected"] += 1
+                attempts[i] += 1
+                if attempts[i] >= max_attempts:
+                    stats["busy"] = time.perf_counter() - t0
+                    stats["exhausted"] = (i, max_attempts, float(ep.ret))
+                    return stats
+                retry.append(i)
+        pending = retry
+    save_episodes(out, [final[i] for i in indices], attempts=[attempts[i] for i in indices])
+    stats["accepted"] = len(indices)
+    stats["busy"] = time.perf_counter() - t0
+    return stats
+
+
+def _play_episode(enjoy: Callable, expert, path: str, ctx: Context, max_attempts: int, seed: int) -> dict:
+    """Worker for a custom ``enjoy``: retries a rejected or failing episode up to ``max_attempts``."""
+    t0 = time.perf_counter()
+    stats = {"attempts": 0, "rejected": 0, "failed": 0, "errors": []}
+    tmp = Path(path).with_name(f".{Path(path).stem}.attempt.npz")
+    for attempt in range(max_attempts):
+        ctx.attempt, ctx.seed = attempt, episode_seed(seed, ctx.index, "demonstrations", attempt)
+        stats["attempts"] += 1
+        try:
+            ok = enjoy(str(tmp), ctx, expert)
+        except Exception as err:  # reported with its traceback, then retried
+            stats["failed"] += 1
+            stats["errors"].append((ctx.index, attempt, format_exception(err)))
+            continue
+        if ok and tmp.exists():
+            os.replace(tmp, path)
+            stats["accepted"] = 1
+            break
+        stats["rejected"] += 1
+    else:
+        stats["exhausted"] = (ctx.index, max_attempts, None)
+    tmp.unlink(missing_ok=True)
+    stats["busy"] = time.perf_counter() - t0
+    return stats
+
+
+class Controller:
+    """Collect expert demonstrations into one dataset file (IL-Datasets' ``Controller``).
+
+    Args:
+        enjoy: records one episode: ``enjoy(path, context, expert) -> bool`` (kept if True).
+            The stock :func:`~illab.recording.baseline_enjoy` switches on the batched fast path.
+        collate: ``collate(path, episode_files) -> bool`` builds the dataset file.
+        episodes: number of episodes to keep (>= 1).
+        threads: worker threads (>= 1, never capped); ignored when ``executor`` is given.
+        executor: any ``concurrent.futures.Executor`` (:func:`process_executor` — a spawn-context
+            ``ProcessPoolExecutor`` — or a dask client's ``get_executor()``); the caller owns and
+            shuts it down. Process/dask workers load the
+            expert by id, so use registered bundled/hub experts there.
+        seed: base seed of the demonstration seed stream.
+        path: output folder: ``<path>/<game>.npz`` + ``<game>.json``, episode files in
+            ``<path>/<game>_episodes/`` (kept, so a repeated or interrupted run resumes).
+        overwrite: replace an existing dataset file (never done otherwise).
+        block_size: episodes per unit of work on the fast path (part of the data's identity:
+            changing it may change float rounding of batched network calls).
+        n_envs: lockstep slots per block (batch size of each policy call).
+        max_attempts: bound on tries per episode (rejections and failures).
+        threshold: minimum return to keep an episode (default: the expert's threshold).
+        progress: show a ``tqdm.auto`` progress bar.
+
+    Raises:
+        ValueError: ``episodes < 1``, ``threads < 1``, ``block_size < 1``, ``max_attempts < 1``.
+    """
+
+    def __init__(self, enjoy: Callable = baseline_enjoy, collate: Callable = baseline_collate,
+                 episodes: int = 100, threads: int = 1, *, executor: cf.Executor | None = None, seed: int = 0,
+                 path: str | os.PathLike = "data", overwrite: bool = False, block_size: int = 16,
+                 n_envs: int = 16, max_attempts: int = 10, threshold: float | None = None, progress: bool = True):
+        for name, value in (("episodes", episodes), ("threads", threads), ("block_size", block_size),
+                            ("max_attempts", max_attempts), ("n_envs", n_envs)):
+            if int(value) < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        self.enjoy, self.collate = enjoy, collate
+        self.episodes, self.threads, self.executor = int(episodes), int(threads), executor
+        self.seed, self.path, self.overwrite = int(seed), Path(path), overwrite
+        self.block_size, self.n_envs, self.max_attempts = int(block_size), int(n_envs), int(max_attempts)
+        self.threshold, self.progress = threshold, progress
+        self.stats = RunStats()
+
+    # ---- public ----------------------------------------------------------------------------
+
+    def start(self, arguments: dict[str, Any]) -> Path:
+        """Run ``{"game": <expert id>, "mode": "all" | "play" | "collate"}``; return the dataset path.
+
+        Raises:
+            KeyError: unknown expert id (the message lists the known ids).
+            ValueError: unknown mode, missing ``game``, ``collate`` with no episodes on disk, or an
+                episode folder that belongs to a different run.
+            FileExistsError: the dataset exists and ``overwrite`` is False.
+            CollectionError: some episodes exhausted ``max_attempts`` (the others stay on disk).
+        """
+        game = arguments.get("game")
+        mode = arguments.get("mode", "all")
+        if not game:
+            raise ValueError('start() needs {"game": <expert id>, "mode": "all"|"play"|"collate"}')
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; use one of {MODES}")
+        expert = registry.get(game)
+        out = self.path / f"{game}.npz"
+        if mode in ("all", "collate") and out.exists() and not self.overwrite:
+            raise FileExistsError(f"{out} already exists and was left untouched; pass overwrite=True to "
+                                  "replace it, or choose another path")
+        folder = self.path / f"{game}_episodes"
+        meta = self._meta(expert)
+        self._prepare(folder, meta)
+        if mode in ("all", "play"):
+            self._play(expert, folder)
+        if mode in ("all", "collate"):
+            files = self._files(folder)
+            if not files:
+                raise ValueError(f"no recorded episodes in {folder}: run mode='play' or 'all' first")
+            missing = self.episodes - self._count(files)
+            if missing > 0:
+                raise ValueError(f"{folder} holds {self.episodes - missing} of {self.episodes} episodes; "
+                                 "run mode='play' to record the rest")
+            if self.overwrite:
+                self._write_meta(folder, {**meta, "_overwrite": True})
+            try:
+                self.collate(str(out), [str(f) for f in files])
+            finally:
+                self._write_meta(folder, meta)
+        return out
+
+    # ---- internals -------------------------------------------------------------------------
+
+    @property
+    def fast(self) -> bool:
+        return self.enjoy is baseline_enjoy
+
+    def _meta(self, expert) -> dict:
+        env = make_env(expert.env_id, expert.env_kwargs)
+        return {"env_id": expert.env_id, "env_kwargs": expert.env_kwargs, "expert_id": expert.id,
+                "expert_sha256": expert.sha256, "seed": self.seed, "seed_stream": "demonstrations",
+                "threshold": float(self.threshold if self.threshold is not None else expert.threshold),
+                "block_size": self.block_size if self.fast else 1, "n_envs": self.n_envs if self.fast else 1,
+                "observation_space": datafile.space_to_json(env.observation_space),
+                "action_space": datafile.space_to_json(env.action_space)}
+
+    def _prepare(self, folder: Path, meta: dict) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        old = {k: v for k, v in json.loads((folder / META).read_text()).items() if k in meta} \
+            if (folder / META).exists() else None
+        if old is not None and old != json.loads(json.dumps(meta)):
+            diff = sorted(k for k in meta if old.get(k) != json.loads(json.dumps(meta)).get(k))
+            raise ValueError(f"{folder} holds episodes of a different run (differs in {diff}); use another "
+                             "path, or move that folder away")
+        self._write_meta(folder, meta)
+
+    @staticmethod
+    def _write_meta(folder: Path, meta: dict) -> None:
+        tmp = folder / f".{META}.tmp"
+        tmp.write_text(json.dumps(meta, indent=2))
+        os.replace(tmp, folder / META)
+
+    def _units(self) -> list[list[int]]:
+        size = self.block_size if self.fast else 1
+        return [list(range(s, min(s + size, self.episodes))) for s in range(0, self.episodes, size)]
+
+    def _unit_path(self, folder: Path, unit: list[int]) -> Path:
+        return folder / (f"block_{unit[0]:07d}_{unit[-1]:07d}.npz" if self.fast else f"episode_{unit[0]:07d}.npz")
+
+    def _files(self, folder: Path) -> list[Path]:
+        return [p for p in (self._unit_path(folder, u) for u in self._units()) if p.exists()]
+
+    def _count(self, files: list[Path]) -> int:
+        return sum(len(datafile.read(f)["episode_lengths"]) for f in files)
+
+    def _play(self, expert_rec, folder: Path) -> None:
+        from tqdm.auto import tqdm
+
+        todo = [u for u in self._units() if not self._unit_path(folder, u).exists()]
+        threshold = float(self.threshold if self.threshold is not None else expert_rec.threshold)
+        own = self.executor is None
+        executor = self.executor or cf.ThreadPoolExecutor(max_workers=self.threads)
+        workers = self.threads if own else getattr(executor, "_max_workers", None) or os.cpu_count() or 1
+        stats = self.stats = RunStats(workers=workers)
+        bar = tqdm(total=self.episodes, initial=self.episodes - sum(len(u) for u in todo), unit="episode",
+                   desc=f"collecting {expert_rec.id}", disable=not self.progress)
+        t0 = time.perf_counter()
+        exhausted = []
+        try:
+            if own or not self.fast:
+                policy = registry.load(expert_rec.id)
+            futures = {}
+            for unit in todo:
+                path = str(self._unit_path(folder, unit))
+                if self.fast:
+                    futures[executor.submit(_play_block, expert_rec.id, expert_rec.env_id, expert_rec.env_kwargs,
+                                            self.seed, unit, threshold, self.max_attempts, self.n_envs, path,
+                                            policy if own else None)] = unit
+                else:
+                    ctx = Context(index=unit[0], attempt=0, seed=0, env_id=expert_rec.env_id,
+                                  env_kwargs=expert_rec.env_kwargs, threshold=threshold)
+                    futures[executor.submit(_play_episode, self.enjoy, policy, path, ctx, self.max_attempts,
+                                            self.seed)] = unit
+            for fut in cf.as_completed(futures):
+                res = fut.result()
+                stats.attempts += res.get("attempts", 0)
+                stats.rejected += res.get("rejected", 0)
+                stats.failed += res.get("failed", 0)
+                stats.accepted += res.get("accepted", 0)
+                stats.steps += res.get("steps", 0)
+                stats.busy += res.get("busy", 0.0)
+                stats.errors.extend(res.get("errors", []))
+                if "exhausted" in res:
+                    exhausted.append(res["exhausted"])
+                bar.update(res.get("accepted", 0))
+                stats.wall = time.perf_counter() - t0
+                bar.set_postfix(steps_s=f"{stats.steps_per_second:,.0f}", rejected=stats.rejected,
+                                failed=stats.failed)
+        finally:
+            stats.wall = time.perf_counter() - t0
+            bar.close()
+            if own:
+                executor.shutdown(wait=True, cancel_futures=True)
+        if exhausted:
+            detail = "; ".join(f"episode {i} failed {n} attempts" + (f" (last return {r:.1f})" if r is not None else "")
+                               for i, n, r in sorted(exhausted)[:5])
+            errors = f"\nfirst error:\n{stats.errors[0][2]}" if stats.errors else ""
+            raise CollectionError(f"{len(exhausted)} unit(s) could not be completed: {detail}. Accepted episodes "
+                                  f"are kept in {folder}; raise max_attempts or lower the threshold, then run "
+                                  f"start() again to resume.{errors}")
+
+
+def process_executor(workers: int = 2) -> cf.ProcessPoolExecutor:
+    """A ``ProcessPoolExecutor`` that is safe with torch: workers are *spawned*, not forked.
+
+    Forking a process whose torch thread pool or locks are in use can deadlock the child, so pass
+    this (or any executor with a ``spawn``/``forkserver`` context) to the Controller. Shut it down
+    yourself, e.g. ``with process_executor(2) as ex: collect(..., executor=ex)``.
+    """
+    import multiprocessing
+    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def collect(expert_id: str, episodes: int, path: str | os.PathLike = "data", seed: int = 0, threads: int = 1,
+            executor: cf.Executor | None = None, overwrite: bool = False, progress: bool = False,
+            **kwargs: Any) -> Path:
+    """One-line collection with the stock enjoy/collate; returns the dataset path.
+
+    Keyword arguments are passed to :class:`Controller` (``block_size``, ``max_attempts``, ...).
+    """
+    return Controller(baseline_enjoy, baseline_collate, episodes=episodes, threads=threads, executor=executor,
+                      seed=seed, path=path, overwrite=overwrite, progress=progress, **kwargs).start(
+        {"game": expert_id, "mode": "all"})
+
+
+def stats_dict(stats: RunStats) -> dict:
+    """JSON-able view of :class:`RunStats` (errors summarised)."""
+    d = asdict(stats)
+    d["errors"] = [(i, a) for i, a, _ in stats.errors]
+    d.update(steps_per_second=stats.steps_per_second, uptime=stats.uptime)
+    return d
