@@ -1,0 +1,286 @@
+"""Datasets of demonstrations: ``BaselineDataset`` (IL-Datasets' API), sequences, validation, import.
+
+>>> train = BaselineDataset("data/cartpole.npz", n_episodes=80)                 # doctest: +SKIP
+>>> held_out = BaselineDataset("data/cartpole.npz", n_episodes=80, split="eval")  # doctest: +SKIP
+>>> obs, action, next_obs = train[0]                                             # doctest: +SKIP
+
+Splits are by **episode**: train = episodes ``[0, N)``, eval = episodes ``[N, total)``, so no
+transition of an eval episode is ever trained on. Files are memory-mapped (:mod:`illab.datafile`)
+and splits are slices, so opening a large dataset costs little memory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from illab import datafile
+
+
+def _tensor(x) -> torch.Tensor:
+    """A tensor copy of a (possibly read-only, memory-mapped) array slice."""
+    return torch.from_numpy(np.array(x))
+
+
+class DatasetError(ValueError):
+    """A dataset file or array set is malformed; the message lists every problem found."""
+
+
+def validate_arrays(arrays: dict[str, np.ndarray]) -> None:
+    """Check keys, dtypes, shapes, episode boundaries, lengths, returns and finiteness.
+
+    Raises:
+        DatasetError: listing every problem, each with how to fix it.
+    """
+    problems: list[str] = []
+    missing = [k for k in datafile.KEYS if k not in arrays]
+    if missing:
+        raise DatasetError(f"missing keys {missing}; a dataset needs {list(datafile.KEYS)} "
+                           "(build one with illab.data.from_episodes)")
+    a = {k: np.asarray(v) for k, v in arrays.items()}
+    T, E = len(a["rewards"]), len(a["episode_returns"])
+    if T == 0 or E == 0:
+        raise DatasetError("the dataset is empty (0 transitions or 0 episodes)")
+    for key in datafile.STEP_KEYS:
+        if len(a[key]) != T:
+            problems.append(f"{key} has {len(a[key])} rows but rewards has {T}: every per-step array needs T rows")
+    for key in datafile.EPISODE_KEYS:
+        if len(a[key]) != E:
+            problems.append(f"{key} has {len(a[key])} entries but episode_returns has {E}")
+    for key in ("terminated", "truncated", "episode_starts"):
+        if a[key].dtype != np.bool_:
+            problems.append(f"{key} has dtype {a[key].dtype}, expected bool")
+    for key in ("episode_lengths", "episode_seeds"):
+        if not np.issubdtype(a[key].dtype, np.integer):
+            problems.append(f"{key} has dtype {a[key].dtype}, expected int64")
+    if a["obs"].shape[1:] != a["next_obs"].shape[1:]:
+        problems.append(f"obs rows have shape {a['obs'].shape[1:]} but next_obs rows {a['next_obs'].shape[1:]}")
+    for key in ("obs", "next_obs", "actions", "rewards", "episode_returns"):
+        if a[key].dtype == object:
+            problems.append(f"{key} has dtype object; use a numeric dtype")
+        elif np.issubdtype(a[key].dtype, np.floating) and not np.all(np.isfinite(a[key])):
+            problems.append(f"{key} contains NaN or inf values (first at row {int(np.argmin(np.isfinite(a[key]).reshape(len(a[key]), -1).all(1)))})")
+    if not problems:
+        starts = np.flatnonzero(a["episode_starts"])
+        if len(starts) != E or (len(starts) and starts[0] != 0):
+            problems.append(f"episode_starts marks {len(starts)} episodes (first at {starts[:1].tolist()}) but "
+                            f"there are {E} episodes starting at row 0")
+        elif not np.array_equal(np.diff(np.append(starts, T)), a["episode_lengths"]):
+            problems.append("episode_lengths disagree with the gaps between episode_starts")
+        else:
+            ends = np.append(starts[1:], T) - 1
+            done = a["terminated"] | a["truncated"]
+            if not np.all(done[ends]) or done.sum() != E:
+                problems.append("each episode must end (terminated or truncated) at its last step and only there")
+            sums = np.add.reduceat(a["rewards"].astype(np.float64), starts)
+            if not np.allclose(sums, a["episode_returns"], rtol=1e-4, atol=1e-3):
+                bad = int(np.argmax(~np.isclose(sums, a["episode_returns"], rtol=1e-4, atol=1e-3)))
+                problems.append(f"episode_returns[{bad}] = {a['episode_returns'][bad]} but its rewards sum to {sums[bad]}")
+    if problems:
+        raise DatasetError("invalid dataset:\n- " + "\n- ".join(problems))
+
+
+def validate(path: str | os.PathLike) -> dict[str, Any]:
+    """Validate a dataset file (and its card's content hash); return the card.
+
+    Raises:
+        FileNotFoundError, ValueError (unreadable / pickled), DatasetError (every problem listed).
+    """
+    arrays = datafile.read(path)
+    validate_arrays(arrays)
+    card = datafile.read_card(path)
+    if card.get("content_hash") and card["content_hash"] != datafile.content_hash(arrays):
+        raise DatasetError(f"{path}: the arrays do not match the content hash in its card; the file was "
+                           "modified after it was written — re-collect it or rebuild the card")
+    return card
+
+
+class BaselineDataset(Dataset):
+    """Transitions ``(obs, action, next_obs)`` of a fixed episode split (IL-Datasets' ``BaselineDataset``).
+
+    Args:
+        path_or_repo: a local ``.npz`` dataset (``source="local"``) or a Hugging Face dataset repo
+            id (``source="hf"``, loaded through :func:`illab.hub.download_dataset`).
+        n_episodes: N; train = episodes ``[0, N)``, eval = ``[N, total)``. ``None`` = all
+            episodes in train (and eval is then an error).
+        split: ``"train"`` or ``"eval"``.
+        source: ``"local"`` or ``"hf"``.
+        transform: optional callable applied to each item tuple.
+        return_reward: items become ``(obs, action, next_obs, reward, terminated)``.
+
+    Attributes (numpy views of the split, T_s = transitions in the split, E_s = episodes):
+        obs, next_obs ``(T_s, *obs_shape)`` float32; actions ``(T_s,)`` int64 or
+        ``(T_s, *act_shape)`` float32; rewards ``(T_s,)`` float32; terminated, truncated,
+        episode_starts ``(T_s,)`` bool; episode_returns ``(E_s,)`` float64; episode_lengths,
+        episode_seeds ``(E_s,)`` int64; card (dict); env_id, env_kwargs; observation_space,
+        action_space (gymnasium spaces from the card, ``None`` if the card lacks them).
+
+    Raises:
+        FileNotFoundError: missing file. ValueError: unknown split or source, N out of range.
+        DatasetError: a malformed file.
+    """
+
+    def __init__(self, path_or_repo: str | os.PathLike, n_episodes: int | None = None, split: str = "train",
+                 source: str = "local", transform: Callable | None = None, return_reward: bool = False,
+                 **hub_kwargs: Any):
+        if split not in ("train", "eval"):
+            raise ValueError(f"unknown split {split!r}: use 'train' (episodes [0, N)) or 'eval' ([N, total))")
+        if source == "hf":
+            from illab import hub
+            path = hub.download_dataset(str(path_or_repo), **hub_kwargs)
+        elif source == "local":
+            path = Path(path_or_repo)
+        else:
+            raise ValueError(f"unknown source {source!r}: use 'local' or 'hf'")
+        self.path = Path(path)
+        arrays = datafile.read(self.path)
+        validate_arrays(arrays)
+        self.card = datafile.read_card(self.path)
+        total = len(arrays["episode_returns"])
+        n = total if n_episodes is None else int(n_episodes)
+        if split == "train" and not 1 <= n <= total:
+            raise ValueError(f"n_episodes={n_episodes} is out of range: the dataset has {total} episodes, "
+                             f"so use 1 <= n_episodes <= {total}")
+        if split == "eval" and not 0 <= n < total:
+            raise ValueError(f"n_episodes={n_episodes} leaves no eval episodes: the dataset has {total} "
+                             f"episodes, so use 0 <= n_episodes < {total} with split='eval'")
+        first, last = (0, n) if split == "train" else (n, total)
+        bounds = np.concatenate([[0], np.cumsum(arrays["episode_lengths"])])
+        lo, hi = int(bounds[first]), int(bounds[last])
+        for key in datafile.STEP_KEYS:
+            setattr(self, key, arrays[key][lo:hi])
+        for key in datafile.EPISODE_KEYS:
+            setattr(self, key, arrays[key][first:last])
+        self.split, self.n_episodes, self.total_episodes = split, n, total
+        self.episode_range = (first, last)
+        self.transform, self.return_reward = transform, return_reward
+        self.env_id = self.card.get("env_id")
+        self.env_kwargs = dict(self.card.get("env_kwargs") or {})
+        self.observation_space = (datafile.space_from_json(self.card["observation_space"])
+                                  if "observation_space" in self.card else None)
+        self.action_space = (datafile.space_from_json(self.card["action_space"])
+                             if "action_space" in self.card else None)
+
+    def __len__(self) -> int:
+        return len(self.rewards)
+
+    def __getitem__(self, i: int):
+        item = (_tensor(self.obs[i]), _tensor(self.actions[i]), _tensor(self.next_obs[i]))
+        if self.return_reward:
+            item = item + (_tensor(self.rewards[i]), torch.tensor(bool(self.terminated[i])))
+        return self.transform(item) if self.transform else item
+
+    @property
+    def average_return(self) -> float:
+        """Mean undiscounted return of the split's episodes."""
+        return float(np.mean(self.episode_returns))
+
+    def info(self) -> dict[str, Any]:
+        """Summary: split, episode range, counts, return mean ± std, env, expert and content hash."""
+        return {"path": str(self.path), "split": self.split, "episodes": list(self.episode_range),
+                "transitions": len(self), "return_mean": self.average_return,
+                "return_std": float(np.std(self.episode_returns)), "env_id": self.env_id,
+                "expert_id": self.card.get("expert_id"), "content_hash": self.card.get("content_hash")}
+
+    def __repr__(self) -> str:
+        first, last = self.episode_range
+        return (f"BaselineDataset({self.path.name!r}, split={self.split!r}, episodes [{first}, {last}), "
+                f"{len(self)} transitions, average return {self.average_return:.2f})")
+
+
+class SequenceDataset(Dataset):
+    """Windows of ``k`` consecutive transitions inside one episode (never across episodes).
+
+    Items are ``(obs, actions, next_obs)`` tensors of shapes ``(k, *obs_shape)``, ``(k, ...)``,
+    ``(k, *obs_shape)``; episodes shorter than ``k`` contribute no window.
+
+    Args:
+        dataset: a :class:`BaselineDataset` (its split is kept).
+        k: window length (>= 1).
+    """
+
+    def __init__(self, dataset: BaselineDataset, k: int):
+        if k < 1:
+            raise ValueError(f"window length k must be >= 1, got {k}")
+        self.dataset, self.k = dataset, int(k)
+        starts = np.concatenate([[0], np.cumsum(dataset.episode_lengths)[:-1]])
+        self.index = np.concatenate([np.arange(s, s + L - k + 1) for s, L in zip(starts, dataset.episode_lengths)
+                                     if L >= k] or [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int):
+        s = int(self.index[i])
+        d = self.dataset
+        return tuple(_tensor(a[s:s + self.k]) for a in (d.obs, d.actions, d.next_obs))
+
+
+def from_episodes(episodes: Sequence[dict[str, Any]], env_id: str, path: str | os.PathLike | None = None,
+                  env_kwargs: dict | None = None, overwrite: bool = False, **meta: Any) -> dict[str, np.ndarray]:
+    """Bring any demonstrations (human, scripted, other libraries) into illab's format.
+
+    Args:
+        episodes: dicts with ``obs`` ``(L, *obs_shape)`` (or ``(L + 1, ...)`` including the final
+            observation), ``actions`` ``(L, ...)``, ``rewards`` ``(L,)``; optional ``next_obs``,
+            ``terminated`` (default: last step True), ``truncated``, ``seed`` (default -1).
+        env_id: the gymnasium task (recorded in the card; spaces are taken from it).
+        path: if given, also write the dataset file and card there.
+
+    Returns:
+        The dataset arrays (validated).
+
+    Raises:
+        DatasetError / ValueError: inconsistent lengths or missing keys (the episode index is named).
+    """
+    from illab.rollout import make_env
+    if not episodes:
+        raise ValueError("from_episodes got no episodes")
+    cols: dict[str, list] = {k: [] for k in datafile.KEYS}
+    for j, ep in enumerate(episodes):
+        for key in ("obs", "actions", "rewards"):
+            if key not in ep:
+                raise ValueError(f"episode {j} lacks {key!r}; each episode needs obs, actions and rewards")
+        rewards = np.asarray(ep["rewards"], dtype=np.float32)
+        L = len(rewards)
+        obs = np.asarray(ep["obs"], dtype=np.float32)
+        if "next_obs" in ep:
+            next_obs = np.asarray(ep["next_obs"], dtype=np.float32)
+        elif len(obs) == L + 1:
+            obs, next_obs = obs[:-1], obs[1:]
+        else:
+            raise ValueError(f"episode {j}: obs has {len(obs)} rows for {L} rewards; pass L + 1 observations "
+                             "(with the final one) or a next_obs array")
+        actions = np.asarray(ep["actions"])
+        if len(obs) != L or len(actions) != L:
+            raise ValueError(f"episode {j}: obs ({len(obs)}), actions ({len(actions)}) and rewards ({L}) "
+                             "must have the same length")
+        terminated = np.asarray(ep.get("terminated", np.arange(L) == L - 1), dtype=bool)
+        truncated = np.asarray(ep.get("truncated", np.zeros(L, bool)), dtype=bool)
+        starts = np.zeros(L, bool)
+        starts[:1] = True
+        for key, value in (("obs", obs), ("actions", actions), ("rewards", rewards), ("next_obs", next_obs),
+                           ("terminated", terminated), ("truncated", truncated), ("episode_starts", starts)):
+            cols[key].append(value)
+        cols["episode_returns"].append(float(rewards.astype(np.float64).sum()))
+        cols["episode_lengths"].append(L)
+        cols["episode_seeds"].append(int(ep.get("seed", -1)))
+    arrays = {k: np.concatenate(v) if k in datafile.STEP_KEYS else np.asarray(v) for k, v in cols.items()}
+    arrays["actions"] = arrays["actions"].astype(
+        np.int64 if np.issubdtype(arrays["actions"].dtype, np.integer) else np.float32)
+    arrays["episode_returns"] = arrays["episode_returns"].astype(np.float64)
+    arrays["episode_lengths"] = arrays["episode_lengths"].astype(np.int64)
+    arrays["episode_seeds"] = arrays["episode_seeds"].astype(np.int64)
+    validate_arrays(arrays)
+    if path is not None:
+        env = make_env(env_id, env_kwargs)
+        card = datafile.make_card(arrays, env_id=env_id, env_kwargs=env_kwargs or {},
+                                  observation_space=datafile.space_to_json(env.observation_space),
+                                  action_space=datafile.space_to_json(env.action_space), **meta)
+        datafile.write(path, arrays, card, overwrite=overwrite)
+    return arrays
