@@ -35,6 +35,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
+
 from illab import datafile
 from illab import experts as registry
 from illab.recording import (META, Context, baseline_collate, baseline_enjoy, format_exception,
@@ -183,8 +185,8 @@ class Controller:
 
     def __init__(self, enjoy: Callable = baseline_enjoy, collate: Callable = baseline_collate,
                  episodes: int = 100, threads: int = 1, *, executor: cf.Executor | None = None, seed: int = 0,
-                 path: str | os.PathLike = "data", overwrite: bool = False, block_size: int = 16,
-                 n_envs: int = 16, max_attempts: int = 10, threshold: float | None = None, progress: bool = True):
+                 path: str | os.PathLike = "data", overwrite: bool = False, block_size: int = 32,
+                 n_envs: int = 32, max_attempts: int = 10, threshold: float | None = None, progress: bool = True):
         for name, value in (("episodes", episodes), ("threads", threads), ("block_size", block_size),
                             ("max_attempts", max_attempts), ("n_envs", n_envs)):
             if int(value) < 1:
@@ -297,6 +299,8 @@ class Controller:
                    desc=f"collecting {expert_rec.id}", disable=not self.progress)
         t0 = time.perf_counter()
         exhausted = []
+        torch_threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # batches are small: intra-op threads only contend with the workers
         try:
             if own or not self.fast:
                 policy = registry.load(expert_rec.id)
@@ -328,6 +332,7 @@ class Controller:
                 bar.set_postfix(steps_s=f"{stats.steps_per_second:,.0f}", rejected=stats.rejected,
                                 failed=stats.failed)
         finally:
+            torch.set_num_threads(torch_threads)
             stats.wall = time.perf_counter() - t0
             bar.close()
             if own:

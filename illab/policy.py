@@ -71,6 +71,12 @@ class SB3Policy:
         self.obs_std = None if obs_var is None else np.sqrt(np.asarray(obs_var, dtype=np.float64) + epsilon)
         self.clip_obs = float(clip_obs)
         self._lock = threading.Lock()
+        # Deterministic actor-critic actions straight from the action head (argmax of the logits /
+        # the Gaussian mean): SB3 would build a distribution object (softmax, logsumexp) per call.
+        from stable_baselines3.common.distributions import CategoricalDistribution, DiagGaussianDistribution
+        from stable_baselines3.common.policies import ActorCriticPolicy
+        self._direct = (isinstance(self.policy, ActorCriticPolicy) and not self.policy.squash_output
+                        and isinstance(self.policy.action_dist, (CategoricalDistribution, DiagGaussianDistribution)))
 
     def normalize(self, obs: np.ndarray) -> np.ndarray:
         """Observations as the network sees them (float32, normalised if stats were given)."""
@@ -78,11 +84,17 @@ class SB3Policy:
             obs = np.clip((obs - self.obs_mean) / self.obs_std, -self.clip_obs, self.clip_obs)
         return np.asarray(obs, dtype=np.float32)
 
+    def _mode(self, t: torch.Tensor) -> torch.Tensor:
+        p = self.policy
+        out = p.action_net(p.mlp_extractor.forward_actor(p.extract_features(t, p.pi_features_extractor)))
+        return out.argmax(dim=1) if isinstance(self.action_space, gym.spaces.Discrete) else out
+
     def predict(self, obs, state=None, episode_start=None, deterministic=True):
         batch, single = _batch(obs, self.observation_space)
         with self._lock, torch.inference_mode():
             t = torch.as_tensor(self.normalize(batch), device=self.policy.device)
-            actions = self.policy._predict(t, deterministic=deterministic).cpu().numpy()
+            actions = (self._mode(t) if deterministic and self._direct else
+                       self.policy._predict(t, deterministic=deterministic)).cpu().numpy()
         if isinstance(self.action_space, gym.spaces.Box):
             actions = actions.reshape((-1, *self.action_space.shape))
             if self.policy.squash_output:

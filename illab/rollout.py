@@ -12,8 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+import threading
+
 import gymnasium as gym
 import numpy as np
+import torch
 
 from illab.policy import Policy
 
@@ -91,10 +94,15 @@ def run_episodes(policy: Policy, env_id: str, seeds: Sequence[int], *, n_envs: i
     make_env(env_id, env_kwargs).close()  # clear error for a bad id before building n copies
     envs = gym.vector.SyncVectorEnv([lambda: make_env(env_id, env_kwargs) for _ in range(n)],
                                     autoreset_mode=gym.vector.AutoresetMode.DISABLED)
+    threads = torch.get_num_threads()
+    if threading.current_thread() is threading.main_thread():
+        torch.set_num_threads(1)  # small batches: intra-op threads only add synchronisation cost
     try:
         return _lockstep(policy, envs, seeds, record, deterministic, on_episode)
     finally:
         envs.close()
+        if threading.current_thread() is threading.main_thread():
+            torch.set_num_threads(threads)
 
 
 def _lockstep(policy, envs, seeds, record, deterministic, on_episode):
