@@ -82,11 +82,10 @@ code("""test = evaluate(bc, "CartPole-v1", n_episodes=10 if QUICK else 30, seed=
 perf, perf_std = test.performance(random_return, expert_return)
 print(f"BC: AER {test.mean:.1f} ± {test.std:.1f}, normalized performance {perf:.3f} ± {perf_std:.3f}")
 assert perf > 0.8, "BC should be close to the expert on CartPole with these many demonstrations"
-try:  # a GIF of the learner, if illab.viz is available
-    from illab.viz import record_gif
-    print("GIF:", record_gif(bc, "CartPole-v1", os.path.join(workdir, "bc.gif")))
-except Exception as err:  # noqa: BLE001 - optional
-    print("no GIF:", err)"""),
+from IPython.display import Image, display
+from illab.viz import record_gif
+gif = record_gif(bc, "CartPole-v1", os.path.join(workdir, "bc.gif"), max_steps=100 if QUICK else 300)
+display(Image(filename=str(gif)))  # the learner at work"""),
 md("""## 4 · Compounding error, on a plot
 
 Take a *weak* BC (one demonstration, eight epochs) and play it and the expert from the same start states. We plot
