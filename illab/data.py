@@ -284,3 +284,35 @@ def from_episodes(episodes: Sequence[dict[str, Any]], env_id: str, path: str | o
                                   action_space=datafile.space_to_json(env.action_space), **meta)
         datafile.write(path, arrays, card, overwrite=overwrite)
     return arrays
+
+
+def from_imitation_npz(src: str | os.PathLike, env_id: str, path: str | os.PathLike | None = None,
+                       env_kwargs: dict | None = None, overwrite: bool = False, **meta: Any) -> dict[str, np.ndarray]:
+    """Import trajectories saved in the ``imitation`` library's npz layout, without ``imitation``.
+
+    That layout (HumanCompatibleAI/imitation, ``imitation.data.types``) concatenates trajectories:
+    ``obs`` ``(T + E, *obs_shape)`` (one extra final observation per trajectory), ``acts``
+    ``(T, ...)``, optional ``rews`` ``(T,)`` (zeros if absent), ``terminal`` ``(E,)`` bool, and
+    ``indices`` ``(E - 1,)`` int: the split points of ``acts``. ``infos`` (pickled objects) is
+    ignored: the file is read with ``allow_pickle=False``. Returns (and writes, if ``path``) what
+    :func:`from_episodes` returns; a non-terminal trajectory is marked truncated.
+
+    Raises:
+        DatasetError: missing keys or inconsistent lengths.
+    """
+    with np.load(src, allow_pickle=False) as z:
+        missing = [k for k in ("obs", "acts", "indices") if k not in z.files]
+        if missing:
+            raise DatasetError(f"{src}: not an imitation npz, missing {missing} (has {z.files})")
+        obs, acts, idx = z["obs"], z["acts"], z["indices"].astype(np.int64)
+        rews = z["rews"] if "rews" in z.files else np.zeros(len(acts), np.float32)
+        terminal = z["terminal"] if "terminal" in z.files else np.ones(len(idx) + 1, bool)
+    n = len(idx) + 1
+    if len(obs) != len(acts) + n or len(terminal) != n:
+        raise DatasetError(f"{src}: expected obs length {len(acts) + n} (acts + one per trajectory) and "
+                           f"{n} terminal flags, got {len(obs)} and {len(terminal)}")
+    eps = [{"obs": o, "actions": a, "rewards": r, "terminated": (np.arange(len(a)) == len(a) - 1) & bool(t),
+            "truncated": (np.arange(len(a)) == len(a) - 1) & (not bool(t))}
+           for o, a, r, t in zip(np.split(obs, idx + np.arange(1, n)), np.split(acts, idx),
+                                 np.split(rews, idx), terminal)]
+    return from_episodes(eps, env_id=env_id, path=path, env_kwargs=env_kwargs, overwrite=overwrite, **meta)

@@ -153,3 +153,22 @@ def test_from_episodes_imports_plain_demonstrations_and_trains_bc(tmp_path):
     assert (bc.predict(ds.obs)[0] == ds.actions).mean() > 0.8  # chance level is 0.5
     with pytest.raises(ValueError, match="episode 0: obs has 2 rows"):
         from_episodes([{"obs": np.zeros((2, 4)), "actions": [0, 1, 0], "rewards": [1, 1, 1]}], "CartPole-v1")
+
+
+def test_from_imitation_npz_splits_trajectories(tmp_path):
+    from illab.data import from_imitation_npz
+    lens = [3, 5]
+    obs = np.concatenate([np.full((L + 1, 2), i, np.float32) + np.arange(L + 1)[:, None] for i, L in enumerate(lens)])
+    acts = np.arange(sum(lens)) % 2
+    src = tmp_path / "imit.npz"
+    np.savez(src, obs=obs, acts=acts, indices=np.array([3]), terminal=np.array([True, False]),
+             rews=np.ones(8, np.float32))
+    from_imitation_npz(src, env_id="CartPole-v1", path=tmp_path / "d.npz")
+    ds = BaselineDataset(tmp_path / "d.npz")
+    assert list(ds.episode_lengths) == lens and list(ds.episode_returns) == [3.0, 5.0]
+    np.testing.assert_array_equal(ds.next_obs[2], obs[3])   # final obs of trajectory 0 kept
+    np.testing.assert_array_equal(ds.obs[3], obs[4])        # trajectory 1 starts after it
+    assert ds.terminated[2] and ds.truncated[7] and not ds.terminated[7]
+    np.savez(tmp_path / "bad.npz", obs=obs[:-1], acts=acts, indices=np.array([3]))
+    with pytest.raises(DatasetError, match="one per trajectory"):
+        from_imitation_npz(tmp_path / "bad.npz", env_id="CartPole-v1")
