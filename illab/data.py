@@ -316,3 +316,54 @@ def from_imitation_npz(src: str | os.PathLike, env_id: str, path: str | os.PathL
            for o, a, r, t in zip(np.split(obs, idx + np.arange(1, n)), np.split(acts, idx),
                                  np.split(rews, idx), terminal)]
     return from_episodes(eps, env_id=env_id, path=path, env_kwargs=env_kwargs, overwrite=overwrite, **meta)
+
+
+_STEP_KEYS = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated", "episode_starts")
+_EPISODE_KEYS = ("episode_returns", "episode_lengths", "episode_seeds")
+
+
+def to_hf_dataset(path: str | os.PathLike):
+    """Convert an illab ``.npz`` dataset into a Hugging Face ``datasets.Dataset`` (one row per transition).
+
+    Columns: the per-step arrays plus ``episode_index``, ``episode_return``, ``episode_length`` and
+    ``episode_seed`` (the per-episode values repeated on each of its rows), so the episode
+    structure and returns survive; the card is stored as JSON in ``info.description``.
+    Round trip: :func:`from_hf_dataset`. Exercised offline in tests (no Hub access).
+    """
+    import json
+
+    import datasets
+
+    arrays, card = datafile.read(path, mmap=False), datafile.read_card(path)
+    ep = np.repeat(np.arange(len(arrays["episode_lengths"])), arrays["episode_lengths"])
+    cols = {k: np.asarray(arrays[k]) for k in _STEP_KEYS}
+    cols.update(episode_index=ep, episode_return=np.asarray(arrays["episode_returns"])[ep],
+                episode_length=np.asarray(arrays["episode_lengths"])[ep],
+                episode_seed=np.asarray(arrays["episode_seeds"])[ep])
+    return datasets.Dataset.from_dict(cols, info=datasets.DatasetInfo(description=json.dumps(card)))
+
+
+def from_hf_dataset(hf, path: str | os.PathLike | None = None, overwrite: bool = False) -> dict[str, np.ndarray]:
+    """Inverse of :func:`to_hf_dataset`: arrays in illab's layout (written with the card if ``path``).
+
+    Raises:
+        DatasetError: a column is missing or the arrays fail :func:`validate_arrays`.
+    """
+    import json
+
+    need = set(_STEP_KEYS) | {"episode_index", "episode_return", "episode_length", "episode_seed"}
+    if need - set(hf.column_names):
+        raise DatasetError(f"Hugging Face dataset lacks columns {sorted(need - set(hf.column_names))}; "
+                           "make it with illab.data.to_hf_dataset")
+    np_ds = hf.with_format("numpy")
+    arrays = {k: np.asarray(np_ds[k]) for k in _STEP_KEYS}
+    first = np.flatnonzero(np.r_[True, np.diff(np.asarray(np_ds["episode_index"])) != 0])
+    arrays["episode_returns"] = np.asarray(np_ds["episode_return"])[first].astype(np.float64)
+    arrays["episode_lengths"] = np.asarray(np_ds["episode_length"])[first].astype(np.int64)
+    arrays["episode_seeds"] = np.asarray(np_ds["episode_seed"])[first].astype(np.int64)
+    validate_arrays(arrays)
+    if path is not None:
+        card = json.loads(hf.info.description) if hf.info.description else {}
+        meta = {k: v for k, v in card.items() if k not in datafile.make_card(arrays)}
+        datafile.write(path, arrays, datafile.make_card(arrays, **meta), overwrite=overwrite)
+    return arrays

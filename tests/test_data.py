@@ -172,3 +172,17 @@ def test_from_imitation_npz_splits_trajectories(tmp_path):
     np.savez(tmp_path / "bad.npz", obs=obs[:-1], acts=acts, indices=np.array([3]))
     with pytest.raises(DatasetError, match="one per trajectory"):
         from_imitation_npz(tmp_path / "bad.npz", env_id="CartPole-v1")
+
+
+def test_hf_dataset_round_trip_is_lossless(pendulum, tmp_path):
+    from illab.data import from_hf_dataset, to_hf_dataset
+    hf = to_hf_dataset(pendulum)
+    assert "episode_return" in hf.column_names
+    back = from_hf_dataset(hf, path=tmp_path / "back.npz")
+    orig = datafile.read(pendulum, mmap=False)
+    for k, v in orig.items():
+        np.testing.assert_array_equal(back[k], v, err_msg=k)
+        assert back[k].dtype == v.dtype, k
+    assert BaselineDataset(tmp_path / "back.npz").env_id == BaselineDataset(pendulum).env_id
+    with pytest.raises(DatasetError, match="lacks columns"):
+        from_hf_dataset(hf.remove_columns(["episode_index"]))
