@@ -367,3 +367,48 @@ def from_hf_dataset(hf, path: str | os.PathLike | None = None, overwrite: bool =
         meta = {k: v for k, v in card.items() if k not in datafile.make_card(arrays)}
         datafile.write(path, arrays, datafile.make_card(arrays, **meta), overwrite=overwrite)
     return arrays
+
+
+def to_minari(path: str | os.PathLike, dataset_id: str, **kwargs: Any):
+    """Export an illab dataset as a Minari dataset (``minari.create_dataset_from_buffers``).
+
+    Written under ``$MINARI_DATASETS_PATH`` (Minari's own setting). ``dataset_id`` follows Minari's
+    ``namespace/name-v0`` form; extra ``kwargs`` go to ``create_dataset_from_buffers``.
+    Each episode's ``observations`` are ``(L + 1, *obs_shape)`` (its obs plus its last next_obs).
+    Returns the ``minari.MinariDataset``. Per-episode seeds are not stored by Minari.
+    """
+    import minari
+    from minari.data_collector.episode_buffer import EpisodeBuffer
+
+    arrays, card = datafile.read(path, mmap=False), datafile.read_card(path)
+    ends = np.cumsum(arrays["episode_lengths"])
+    buffers = []
+    for i, (s, e) in enumerate(zip(np.r_[0, ends[:-1]], ends)):
+        seed = int(arrays["episode_seeds"][i])
+        buffers.append(EpisodeBuffer(
+            id=i, seed=seed if seed >= 0 else None,
+            observations=np.concatenate([arrays["obs"][s:e], arrays["next_obs"][e - 1:e]]),
+            actions=arrays["actions"][s:e], rewards=arrays["rewards"][s:e],
+            terminations=arrays["terminated"][s:e], truncations=arrays["truncated"][s:e], infos={}))
+    import gymnasium as gym
+    env = gym.make(card["env_id"], **(card.get("env_kwargs") or {}))
+    try:
+        kwargs.setdefault("data_format", "arrow")   # pyarrow ships with `datasets`; hdf5 needs h5py
+        kwargs.setdefault("algorithm_name", card.get("expert_id") or "illab")
+        return minari.create_dataset_from_buffers(dataset_id, buffers, env=env, **kwargs)
+    finally:
+        env.close()
+
+
+def from_minari(dataset_id: str, path: str | os.PathLike | None = None, overwrite: bool = False,
+                **meta: Any) -> dict[str, np.ndarray]:
+    """Import a local Minari dataset (``minari.load_dataset``) into illab's layout (via :func:`from_episodes`)."""
+    import minari
+
+    ds = minari.load_dataset(dataset_id)
+    eps = [{"obs": np.asarray(ep.observations), "actions": np.asarray(ep.actions),
+            "rewards": np.asarray(ep.rewards), "terminated": np.asarray(ep.terminations, bool),
+            "truncated": np.asarray(ep.truncations, bool)} for ep in ds.iterate_episodes()]
+    env_spec = ds.spec.env_spec
+    return from_episodes(eps, env_id=env_spec.id, path=path, env_kwargs=dict(env_spec.kwargs or {}),
+                         overwrite=overwrite, **meta)

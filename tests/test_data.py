@@ -186,3 +186,15 @@ def test_hf_dataset_round_trip_is_lossless(pendulum, tmp_path):
     assert BaselineDataset(tmp_path / "back.npz").env_id == BaselineDataset(pendulum).env_id
     with pytest.raises(DatasetError, match="lacks columns"):
         from_hf_dataset(hf.remove_columns(["episode_index"]))
+
+
+def test_minari_round_trip_keeps_transitions(pendulum, tmp_path, monkeypatch):
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    from illab.data import from_minari, to_minari
+    to_minari(pendulum, "illab/pendulum-random-v0")
+    back = from_minari("illab/pendulum-random-v0")
+    orig = datafile.read(pendulum, mmap=False)
+    for k in ("obs", "actions", "rewards", "next_obs", "terminated", "truncated", "episode_starts",
+              "episode_lengths"):
+        np.testing.assert_allclose(back[k], orig[k], err_msg=k)
+    np.testing.assert_allclose(back["episode_returns"], orig["episode_returns"], rtol=1e-6)
