@@ -131,8 +131,7 @@ class BaselineDataset(Dataset):
         if split not in ("train", "eval"):
             raise ValueError(f"unknown split {split!r}: use 'train' (episodes [0, N)) or 'eval' ([N, total))")
         if source == "hf":
-            from illab import hub
-            path = hub.download_dataset(str(path_or_repo), **hub_kwargs)
+            path = download_dataset(str(path_or_repo), **hub_kwargs)
         elif source == "local":
             path = Path(path_or_repo)
         else:
@@ -412,3 +411,46 @@ def from_minari(dataset_id: str, path: str | os.PathLike | None = None, overwrit
     env_spec = ds.spec.env_spec
     return from_episodes(eps, env_id=env_spec.id, path=path, env_kwargs=dict(env_spec.kwargs or {}),
                          overwrite=overwrite, **meta)
+
+
+def download_dataset(repo_id: str, filename: str | None = None, revision: str | None = None,
+                     cache_dir: str | os.PathLike | None = None, local_files_only: bool | None = None) -> Path:
+    """Fetch a dataset ``.npz`` and its card from a Hugging Face dataset repo (``hf_hub_download``).
+
+    ``filename`` defaults to ``<repo name>.npz``. ``local_files_only`` defaults to True when
+    ``HF_HUB_OFFLINE=1``. Returns the cached ``.npz`` path. Tests exercise only the offline path
+    (a cache layout built in tmp); the network download is huggingface_hub's own code.
+
+    Raises:
+        FileNotFoundError: the file is neither cached nor downloadable, with how to fix it.
+    """
+    from huggingface_hub import hf_hub_download
+
+    if local_files_only is None:
+        local_files_only = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    filename = filename or repo_id.split("/")[-1] + ".npz"
+    try:
+        card = Path(filename).with_suffix(".json").as_posix()
+        hf_hub_download(repo_id, card, repo_type="dataset", revision=revision, cache_dir=cache_dir,
+                        local_files_only=local_files_only)
+        return Path(hf_hub_download(repo_id, filename, repo_type="dataset", revision=revision,
+                                    cache_dir=cache_dir, local_files_only=local_files_only))
+    except Exception as e:  # huggingface_hub raises several error types for "not available"
+        raise FileNotFoundError(f"dataset {filename!r} of Hugging Face repo {repo_id!r} is not available "
+                                f"({type(e).__name__}: {e}); check the repo id, go online, or pass cache_dir=") from e
+
+
+def push_to_hub(path: str | os.PathLike, repo_id: str, token: str | None = None, private: bool = False,
+                commit_message: str = "Upload illab dataset") -> str:
+    """Upload a dataset ``.npz`` and its card to a Hugging Face dataset repo (one commit, creates the repo).
+
+    Not exercised by tests (the Hub is unreachable offline). Returns the commit URL.
+    """
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    validate(path)
+    api = HfApi(token=token)
+    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    p = Path(path)
+    ops = [CommitOperationAdd(path_in_repo=f.name, path_or_fileobj=str(f)) for f in (p, datafile.card_path(p))]
+    return str(api.create_commit(repo_id, ops, commit_message=commit_message, repo_type="dataset"))

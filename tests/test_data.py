@@ -198,3 +198,17 @@ def test_minari_round_trip_keeps_transitions(pendulum, tmp_path, monkeypatch):
               "episode_lengths"):
         np.testing.assert_allclose(back[k], orig[k], err_msg=k)
     np.testing.assert_allclose(back["episode_returns"], orig["episode_returns"], rtol=1e-6)
+
+
+def test_source_hf_reads_from_an_offline_cache(cartpole, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    snap = tmp_path / "hub" / "datasets--illab--cartpole" / "snapshots" / ("a" * 40)
+    snap.mkdir(parents=True)
+    (tmp_path / "hub" / "datasets--illab--cartpole" / "refs").mkdir()
+    (tmp_path / "hub" / "datasets--illab--cartpole" / "refs" / "main").write_text("a" * 40)
+    for f in (cartpole, datafile.card_path(cartpole)):
+        (snap / f.name).write_bytes(f.read_bytes())
+    ds = BaselineDataset("illab/cartpole", n_episodes=4, source="hf", cache_dir=tmp_path / "hub")
+    np.testing.assert_array_equal(ds.obs, BaselineDataset(cartpole, n_episodes=4).obs)
+    with pytest.raises(FileNotFoundError, match="illab/missing"):
+        BaselineDataset("illab/missing", source="hf", cache_dir=tmp_path / "hub")
