@@ -212,3 +212,28 @@ def test_source_hf_reads_from_an_offline_cache(cartpole, tmp_path, monkeypatch):
     np.testing.assert_array_equal(ds.obs, BaselineDataset(cartpole, n_episodes=4).obs)
     with pytest.raises(FileNotFoundError, match="illab/missing"):
         BaselineDataset("illab/missing", source="hf", cache_dir=tmp_path / "hub")
+
+
+def test_push_to_hub_builds_one_commit_with_the_file_and_its_card(cartpole, monkeypatch):
+    """The upload path up to the network: the repo call and the commit operations are checked."""
+    import huggingface_hub
+    from illab.data import push_to_hub
+
+    calls = {}
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo",
+                        lambda self, repo_id, **kw: calls.setdefault("repo", (repo_id, kw)))
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_commit",
+                        lambda self, repo_id, operations, **kw: calls.setdefault("commit", (repo_id, operations, kw))
+                        and "https://hub.example/commit/1")
+    push_to_hub(cartpole, "someone/cartpole-demos")
+    assert calls["repo"][0] == "someone/cartpole-demos" and calls["repo"][1]["repo_type"] == "dataset"
+    repo_id, ops, kw = calls["commit"]
+    assert kw["repo_type"] == "dataset"
+    assert [op.path_in_repo for op in ops] == ["cartpole.npz", "cartpole.json"]
+    assert all(isinstance(op, huggingface_hub.CommitOperationAdd) for op in ops)
+    assert open(ops[0].path_or_fileobj, "rb").read() == cartpole.read_bytes()
+    bad = cartpole.with_name("broken.npz")
+    np.savez(bad, obs=np.zeros((2, 4), np.float32))
+    with pytest.raises(DatasetError, match="missing keys"):
+        push_to_hub(bad, "someone/broken")  # nothing invalid is ever uploaded
+    assert "broken" not in str(calls.get("repo"))
