@@ -116,7 +116,7 @@ def cmd_train(args) -> int:
     model.fit(ds, env_id=ds.env_id, env_kwargs=ds.env_kwargs, expert=expert, progress=not args.quiet)
     wall = time.perf_counter() - t0
     out.parent.mkdir(parents=True, exist_ok=True)
-    model.save(out)
+    model.save(out, overwrite=args.overwrite)
     meta = {"method": args.method, "env_id": ds.env_id, "env_kwargs": ds.env_kwargs, "expert_id": expert_id,
             "dataset": str(Path(args.dataset).resolve()), "dataset_hash": ds.card.get("content_hash"),
             "n_episodes": args.n_episodes, "seed": args.seed, "config": overrides, "train_seconds": round(wall, 1)}
