@@ -1,0 +1,43 @@
+import dataclasses
+import shutil
+
+import pytest
+
+import illab.experts as E
+
+
+def test_unknown_id_lists_ids_and_closest_match():
+    with pytest.raises(KeyError) as e:
+        E.get("cartpol")
+    msg = str(e.value)
+    assert "'cartpole'" in msg and "Did you mean" in msg and "mountaincar" in msg
+
+
+def test_duplicate_registration_refused_and_custom_registration_works():
+    base = E.get("cartpole")
+    with pytest.raises(ValueError, match="already registered"):
+        E.register("cartpole", base)
+    rec = dataclasses.replace(base, id="my-cartpole")
+    try:
+        E.register("my-cartpole", rec)
+        assert "my-cartpole" in E.list()
+    finally:
+        E.unregister("my-cartpole")
+    assert "my-cartpole" not in E.list()
+
+
+def test_sha256_mismatch_is_a_clear_error(tmp_path):
+    base = E.get("cartpole")
+    bad = tmp_path / "cartpole.zip"
+    shutil.copy(base.path, bad)
+    with open(bad, "ab") as f:
+        f.write(b"x")
+    with pytest.raises(ValueError, match="sha256 mismatch"):
+        E.load_file(bad, base.algo, sha256=base.sha256)
+
+
+def test_hub_offline_not_cached_names_bundled_alternative(monkeypatch, tmp_path):
+    from illab import hub
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(RuntimeError, match=r"illab.experts.load\('cartpole'\)"):
+        hub.load_expert(E.get("cartpole"), cache_dir=tmp_path)
