@@ -64,7 +64,8 @@ def _vecnormalize_to_npz(pkl: Path, expert) -> Path:
 
     venv = DummyVecEnv([lambda: make_env(map_env_id(expert.env_id), expert.env_kwargs, None)])
     vn = VecNormalize.load(str(pkl), venv)
-    out = pkl.with_suffix(".illab.npz")
+    import tempfile
+    out = Path(tempfile.mkdtemp(prefix="illab-vecnorm-")) / "obs_stats.npz"  # never write into the HF cache
     np.savez(out, obs_mean=vn.obs_rms.mean, obs_var=vn.obs_rms.var, clip_obs=vn.clip_obs, epsilon=vn.epsilon)
     venv.close()
     return out
