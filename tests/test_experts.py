@@ -41,3 +41,15 @@ def test_hub_offline_not_cached_names_bundled_alternative(monkeypatch, tmp_path)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(RuntimeError, match=r"illab.experts.load\('cartpole'\)"):
         hub.load_expert(E.get("cartpole"), cache_dir=tmp_path)
+
+
+def test_scripted_experts_beat_random_and_their_reference_returns_reproduce():
+    from illab import experts
+    from illab.evaluate import evaluate
+    from illab.experts.scripted import measure
+    rand, expert = measure("mountaincar-energy", n_episodes=10)
+    assert expert[0] > rand[0] + 50  # energy pumping reaches the flag; random play never does
+    stored_random, stored_expert = experts.get("mountaincar-energy").reference_returns()
+    assert stored_random == rand[0] and abs(stored_expert - expert[0]) < 10
+    res = evaluate(experts.load("lunarlander-heuristic"), "LunarLander-v3", n_episodes=8)
+    assert res.mean > experts.get("lunarlander-heuristic").random_return[0] + 200

@@ -31,9 +31,28 @@ def _lunarlander_policy(continuous: bool = False):
     return FunctionPolicy(lambda o: heuristic(env.unwrapped, o), env.observation_space, env.action_space)
 
 
+# (random, expert) reference returns, (mean, std) over 100 test-stream episodes with base seed 0,
+# measured by :func:`measure` (re-run it after changing a rule).
+REFERENCE_RETURNS = {
+    "mountaincar-energy": ((-200.0, 0.0), (-118.94, 3.8)),
+    "lunarlander-heuristic": ((-165.58, 91.25), (229.47, 118.5)),
+}
+
+
+def measure(expert_id: str, n_episodes: int = 100, seed: int = 0) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Measure ``((random mean, std), (expert mean, std))`` of a registered scripted expert."""
+    from illab import experts
+    from illab.evaluate import reference_returns
+    e = experts.get(expert_id)
+    rand, expert = reference_returns(experts.load(expert_id), e.env_id, n_episodes, seed, e.env_kwargs)
+    return (round(rand.mean, 2), round(rand.std, 2)), (round(expert.mean, 2), round(expert.std, 2))
+
+
 def register_all(register, Expert) -> None:
     """Register the scripted examples (called once by :mod:`illab.experts`)."""
-    register("mountaincar-energy", Expert("mountaincar-energy", "MountainCar-v0", "scripted", threshold=-200.0,
-                                          factory=_mountaincar_policy))
-    register("lunarlander-heuristic", Expert("lunarlander-heuristic", "LunarLander-v3", "scripted",
-                                             threshold=200.0, factory=_lunarlander_policy))
+    for expert_id, env_id, threshold, factory in (
+            ("mountaincar-energy", "MountainCar-v0", -200.0, _mountaincar_policy),
+            ("lunarlander-heuristic", "LunarLander-v3", 200.0, _lunarlander_policy)):
+        rand, expert = REFERENCE_RETURNS[expert_id]
+        register(expert_id, Expert(expert_id, env_id, "scripted", threshold=threshold, factory=factory,
+                                   random_return=rand, expert_return=expert))
