@@ -237,3 +237,36 @@ def test_push_to_hub_builds_one_commit_with_the_file_and_its_card(cartpole, monk
     with pytest.raises(DatasetError, match="missing keys"):
         push_to_hub(bad, "someone/broken")  # nothing invalid is ever uploaded
     assert "broken" not in str(calls.get("repo"))
+
+
+def test_imitation_rollouts_of_an_expert_import_and_train_bc(cartpole, tmp_path):
+    """imitation.data.serialize layout: obs carry one extra final observation per trajectory."""
+    from illab.data import from_imitation_npz
+    from illab.methods import BC, BCConfig
+    src = BaselineDataset(cartpole)
+    starts = np.flatnonzero(src.episode_starts)
+    ends = np.append(starts[1:], len(src)) - 1
+    obs = np.concatenate([np.concatenate([src.obs[s:e + 1], src.next_obs[e:e + 1]]) for s, e in zip(starts, ends)])
+    np.savez(tmp_path / "imit.npz", obs=obs, acts=np.asarray(src.actions), indices=starts[1:],
+             terminal=np.asarray(src.terminated)[ends], rews=np.asarray(src.rewards))
+    from_imitation_npz(tmp_path / "imit.npz", env_id="CartPole-v1", path=tmp_path / "d.npz")
+    ds = BaselineDataset(tmp_path / "d.npz", n_episodes=4)
+    np.testing.assert_array_equal(ds.obs, BaselineDataset(cartpole, n_episodes=4).obs)
+    bc = BC.from_dataset(ds, BCConfig(epochs=30), seed=0).fit(ds, progress=False, eval_episodes=0)
+    held_out = BaselineDataset(tmp_path / "d.npz", n_episodes=4, split="eval")
+    assert (bc.predict(held_out.obs)[0] == held_out.actions).mean() > 0.8  # chance is 0.5
+
+
+def test_image_observations_and_an_empty_file(tmp_path):
+    rng = np.random.default_rng(0)
+    episodes = [{"obs": rng.integers(0, 255, (L + 1, 8, 8, 3)).astype(np.float32), "actions": rng.integers(0, 3, L),
+                 "rewards": np.ones(L)} for L in (5, 7)]
+    arrays = from_episodes(episodes, env_id="CartPole-v1")
+    datafile.write(tmp_path / "img.npz", arrays)
+    ds = BaselineDataset(tmp_path / "img.npz", n_episodes=1)
+    obs, action, next_obs = ds[4]
+    assert obs.shape == (8, 8, 3) and len(ds) == 5
+    assert torch.equal(next_obs, torch.from_numpy(episodes[0]["obs"][5]))
+    (tmp_path / "empty.npz").write_bytes(b"")
+    with pytest.raises(ValueError, match="not a readable .npz"):
+        BaselineDataset(tmp_path / "empty.npz")
