@@ -166,8 +166,9 @@ class Controller:
         threads: worker threads (>= 1, never capped); ignored when ``executor`` is given.
         executor: any ``concurrent.futures.Executor`` (:func:`process_executor` — a spawn-context
             ``ProcessPoolExecutor`` — or a dask client's ``get_executor()``); the caller owns and
-            shuts it down. Process/dask workers load the
-            expert by id, so use registered bundled/hub experts there.
+            shuts it down. On the fast path process/dask workers load the
+            expert by id (use bundled/hub experts there); a custom ``enjoy`` gets the loaded
+            expert object, so run it with threads.
         seed: base seed of the demonstration seed stream.
         path: output folder: ``<path>/<game>.npz`` + ``<game>.json``, episode files in
             ``<path>/<game>_episodes/`` (kept, so a repeated or interrupted run resumes).
