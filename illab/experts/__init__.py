@@ -180,6 +180,22 @@ def _norm_path(expert: Expert) -> Path | None:
     return p if p.is_absolute() else BUNDLED_DIR / p
 
 
+def load_sb3(path: str | Path, algo: str):
+    """Load an SB3 zip for acting (CPU; training schedules replaced, as rl-baselines3-zoo does).
+
+    Raises:
+        ValueError: unknown SB3 algorithm name.
+    """
+    import stable_baselines3 as sb3
+
+    algo_cls = getattr(sb3, algo, None)
+    if algo_cls is None:
+        raise ValueError(f"unknown SB3 algorithm {algo!r}")
+    custom = {"learning_rate": 0.0, "lr_schedule": lambda _: 0.0, "clip_range": lambda _: 0.0,
+              "exploration_schedule": lambda _: 0.0}
+    return algo_cls.load(str(path), device="cpu", custom_objects=custom)
+
+
 def load_file(path: str | Path, algo: str, sha256: str | None = None,
               normalization: str | Path | None = None) -> SB3Policy:
     """Load an SB3 ``.zip`` as a :class:`~illab.policy.SB3Policy`.
@@ -193,7 +209,6 @@ def load_file(path: str | Path, algo: str, sha256: str | None = None,
     Raises:
         FileNotFoundError, ValueError (sha256 mismatch or unknown algorithm).
     """
-    import stable_baselines3 as sb3
     from illab.experts.train import sha256 as file_sha256
 
     path = Path(path)
@@ -204,12 +219,7 @@ def load_file(path: str | Path, algo: str, sha256: str | None = None,
         if actual != sha256:
             raise ValueError(f"sha256 mismatch for {path}: expected {sha256}, got {actual}. The file is "
                              "corrupted or was replaced; reinstall illab or retrain with python -m illab.experts.train")
-    algo_cls = getattr(sb3, algo, None)
-    if algo_cls is None:
-        raise ValueError(f"unknown SB3 algorithm {algo!r}")
-    custom = {"learning_rate": 0.0, "lr_schedule": lambda _: 0.0, "clip_range": lambda _: 0.0,
-              "exploration_schedule": lambda _: 0.0}
-    model = algo_cls.load(str(path), device="cpu", custom_objects=custom)
+    model = load_sb3(path, algo)
     if normalization is None:
         return SB3Policy(model)
     stats = np.load(normalization, allow_pickle=False)

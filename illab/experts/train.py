@@ -172,13 +172,11 @@ def _drop_optimizer_state(model) -> None:
 
 def repack(expert_id: str, out: Path = BUNDLED) -> None:
     """Re-save a bundled expert without optimizer state and update the sha256 in its card."""
-    import stable_baselines3 as sb3
+    from illab.experts import load_sb3
     card_path = Path(out) / f"{expert_id}.json"
     card = json.loads(card_path.read_text())
     path = Path(out) / card["file"]
-    custom = {"learning_rate": 0.0, "lr_schedule": lambda _: 0.0, "clip_range": lambda _: 0.0,
-              "exploration_schedule": lambda _: 0.0}
-    model = getattr(sb3, card["algo"]).load(str(path), device="cpu", custom_objects=custom)
+    model = load_sb3(path, card["algo"])
     _drop_optimizer_state(model)
     tmp = Path(out) / f".{expert_id}.tmp.zip"
     model.save(str(tmp))
