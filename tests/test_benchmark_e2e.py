@@ -29,13 +29,14 @@ def illab(*args, cwd=None):
 
 
 def test_quick_benchmark_twice_gives_identical_csvs(tmp_path):
-    args = ["benchmark", "--quick", "--seeds", "1", "--methods", "bc", "--quiet"]  # all four: ~2 min per run here
+    args = ["benchmark", "--quick", "--seeds", "1", "--quiet"]  # all four methods, tiny budgets
     out_a = illab(*args, "--out", tmp_path / "a", "--markdown", tmp_path / "BENCH.md")
     illab(*args, "--out", tmp_path / "b")
     for name in ("results.csv", "summary.csv", "aggregate.csv"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     rows = (tmp_path / "a" / "results.csv").read_text().splitlines()
-    assert len(rows) == 1 + 1
+    assert len(rows) == 1 + 4
+    assert [r.split(",")[2] for r in rows[1:]] == ["bc", "bco", "dagger", "gail"]
     assert "CartPole-v1" in out_a and "IQM" in out_a
     text = (tmp_path / "BENCH.md").read_text()
     assert "Quick mode" in text and "| CartPole-v1 | `cartpole` |" in text
