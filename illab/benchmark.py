@@ -23,7 +23,8 @@ Protocol (issue 7; metrics of IL-Datasets, Gavenski et al. 2024, arXiv 2403.0055
 
 The runner is resumable: each finished cell is written atomically to
 ``<out>/cells/<expert>__<method>__s<k>__<fingerprint>.json`` and reused when its fingerprint
-(expert sha256, dataset content hash, method config, seeds, test seeds) matches. Results:
+(expert sha256, dataset content hash, method config, seeds, test seeds, and the source code of
+the method and of evaluation, :func:`code_hash`) matches. Results:
 ``results.csv`` (one row per cell), ``summary.csv`` (per environment × method),
 ``aggregate.csv`` (per method) — all deterministic, no wall times — and ``provenance.json`` plus
 ``BENCHMARKS.md`` with package versions, dataset hashes, expert sha256, seeds and wall times.
@@ -289,12 +290,29 @@ def prepare_env(expert_id: str, episodes: int, data_dir: Path, *, base_seed: int
 
 # ---- cells ----------------------------------------------------------------------------------
 
-def cell_fingerprint(setup: EnvSetup, method: str, k: int, tseed: int, config: dict | None) -> str:
-    """sha256 over everything that determines a cell's numbers."""
+CODE_MODULES = ("illab.methods.base", "illab.evaluate", "illab.rollout", "illab.policy", "illab.seeds")
+"""Modules whose source (with the method's own module) is part of a cell's fingerprint."""
+
+
+def code_hash(method_module: str) -> str:
+    """sha256 of the source of ``method_module`` and :data:`CODE_MODULES`: an edited method or
+    evaluation invalidates the cells it made (they are kept on disk, not reused)."""
+    import importlib
+    import inspect
+    h = hashlib.sha256()
+    for name in (method_module, *CODE_MODULES):
+        h.update(inspect.getsource(importlib.import_module(name)).encode())
+    return h.hexdigest()
+
+
+def cell_fingerprint(setup: EnvSetup, method: str, k: int, tseed: int, config: dict | None,
+                     code: str = "") -> str:
+    """sha256 over everything that determines a cell's numbers (``code``: :func:`code_hash`)."""
     from illab import __version__
     return _sha({"expert_id": setup.expert_id, "expert_sha256": setup.expert_sha256, "method": method, "k": k,
                  "train_seed": tseed, "dataset_hash": setup.dataset_hash, "config": config or {},
-                 "test_seeds": setup.test_seeds.tolist(), "reference": list(setup.reference), "illab": __version__})
+                 "test_seeds": setup.test_seeds.tolist(), "reference": list(setup.reference), "illab": __version__,
+                 "code": code})
 
 
 def run_cell(setup: EnvSetup, method: str, k: int, *, base_seed: int = 0, config: dict | None = None,
@@ -465,6 +483,7 @@ def run(envs: Sequence[str] | None = None, methods: Sequence[str] | None = None,
     if torch_threads is not None:
         torch.set_num_threads(int(torch_threads))
     plan = [(eid, m, k) for eid in envs for m in methods for k in range(seeds)]
+    codes = {} if report_only else {m: code_hash(methods_registry[m].__module__) for m in methods}
     cells: list[dict] = []
     missing: list[tuple[str, str, int]] = []
     setups: dict[str, EnvSetup] = {}
@@ -486,7 +505,7 @@ def run(envs: Sequence[str] | None = None, methods: Sequence[str] | None = None,
             for m in methods:
                 for k in range(seeds):
                     tseed = train_seed(base_seed, eid, m, k)
-                    fp = cell_fingerprint(setup, m, k, tseed, configs.get(m))
+                    fp = cell_fingerprint(setup, m, k, tseed, configs.get(m), codes[m])
                     path = cells_dir / f"{eid}__{m}__s{k}__{fp[:12]}.json"
                     bar.set_postfix_str(f"{eid} {m} seed {k}")
                     if path.exists():

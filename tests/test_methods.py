@@ -163,6 +163,22 @@ def test_history_has_validation_returns(cartpole):
     assert all(r > 0 for r in m.history["eval_return"])
 
 
+def test_model_selection_keeps_the_best_validation_weights(cartpole):
+    ds, _ = cartpole
+    cfg = BCConfig(epochs=6, eval_every=1, learning_rate=3e-3)
+    m = BC.from_dataset(ds, cfg, seed=1).fit(ds, eval_episodes=3, progress=False)
+    returns = m.history["eval_return"]
+    assert len(returns) == 6 and len(set(returns)) > 1, returns  # the curve must vary for this test to bite
+    best = max(returns)
+    last_best = max(i for i, r in enumerate(returns) if r == best)
+    assert m.history["selected_return"] == [best] and m.history["selected_step"] == [m.history["eval_step"][last_best]]
+    again = evaluate(m, ds.env_id, n_episodes=3, seed=m.seed, stream="validation", n_envs=3)
+    assert again.mean == best  # the kept weights are the selected ones, not the last epoch's
+    unselected = BC.from_dataset(ds, BCConfig(epochs=6, learning_rate=3e-3), seed=1).fit(ds, eval_episodes=0,
+                                                                                     progress=False)
+    assert "selected_step" not in unselected.history  # no validation episodes: the final weights stay
+
+
 # -------------------------------------------------------------------------------- seeds and files
 @pytest.mark.parametrize("name", ["bc", "dagger"])
 def test_same_seed_same_weights(cartpole, name):

@@ -23,6 +23,7 @@ untouched); minibatch order comes from a ``torch.Generator`` seeded with
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
 import os
@@ -321,7 +322,10 @@ class ILMethod:
     Attributes:
         history: dict of lists for learning curves. Every method logs ``"loss"`` (per epoch or
             update) and, when evaluation is on, ``"eval_step"`` (samples/steps trained so far)
-            with ``"eval_return"``/``"eval_return_std"`` (validation-stream AER).
+            with ``"eval_return"``/``"eval_return_std"`` (validation-stream AER). At the end of
+            ``fit`` the evaluated weights with the best validation AER are kept (model selection on
+            the validation stream only, never the test stream), logged as ``"selected_step"`` /
+            ``"selected_return"``.
         net: the torch policy network (``PolicyNet``) for BC, BCO and DAgger.
 
     Raises:
@@ -391,7 +395,21 @@ class ILMethod:
         res = evaluate(self, env_id, n_episodes=episodes, seed=self.seed, stream="validation",
                        env_kwargs=env_kwargs, n_envs=min(16, episodes))
         self._log(eval_step=int(step), eval_return=res.mean, eval_return_std=res.std)
+        best = getattr(self, "_best", None)
+        if best is None or res.mean >= best[0]:  # ties: the later (longer-trained) weights
+            self._best = (res.mean, int(step), copy.deepcopy(self._state()))
         return res.mean
+
+    def _select_best(self) -> None:
+        """Model selection on the validation stream: restore the weights with the highest
+        validation AER among this ``fit``'s evaluations (ties: the later one) and log
+        ``selected_step``/``selected_return``. No evaluations (``eval_episodes=0`` or no
+        environment): the final weights stay."""
+        best, self._best = getattr(self, "_best", None), None
+        if best is None:
+            return
+        self._load_state(best[2])
+        self._log(selected_step=best[1], selected_return=best[0])
 
     # -- acting ------------------------------------------------------------------------------------
     def _forward(self, obs: torch.Tensor) -> torch.Tensor:

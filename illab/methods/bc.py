@@ -104,6 +104,7 @@ class BC(ILMethod):
         seconds = timer() - eval_seconds[0]
         self._log(samples_per_second=len(arrays["obs"]) * cfg.epochs / max(seconds, 1e-9), train_seconds=seconds)
         self._evaluate(env_id, env_kwargs, eval_episodes, start_epoch + cfg.epochs)
+        self._select_best()
         return self
 
     def _check_obs(self, obs) -> None:

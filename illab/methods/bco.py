@@ -239,4 +239,5 @@ class BCO(ILMethod):
             if post_steps == 0:
                 break
         self._log(train_seconds=timer())
+        self._select_best()
         return self

@@ -173,6 +173,7 @@ class DAgger(ILMethod):
             self._log(beta=b, transitions=len(self.aggregate["obs"]))
             self._evaluate(env_id, env_kwargs, eval_episodes, r + 1)
         self._log(train_seconds=timer())
+        self._select_best()
         return self
 
     def _label(self, expert: Policy, obs: np.ndarray) -> np.ndarray:

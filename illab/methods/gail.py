@@ -250,6 +250,7 @@ class GAIL(ILMethod):
             self._learn(demo, env_id, env_kwargs, eval_episodes, progress)
         self._log(train_seconds=timer())
         self._evaluate(env_id, env_kwargs, eval_episodes, self.history["steps"][-1])
+        self._select_best()
         return self
 
     def _learn(self, demo, env_id, env_kwargs, eval_episodes, progress) -> None:
