@@ -652,6 +652,13 @@ def markdown_report(summary: list[dict], aggregate: list[dict], provenance: dict
           "- **Experts and references.** Normalized performance uses illab's own bundled experts and their "
           "reference returns measured on the test stream (random and expert means stored with the expert), "
           "so 1.0 means *this* expert's level; the anchors normalize with their own experts.",
+          "- **GAIL's survival bonus.** GAIL's reward `−log(1 − D)` is always positive, so the learner is paid "
+          "for every step it stays in an episode. Where episodes end on success (MountainCar, Acrobot) that "
+          "teaches it to avoid the goal; runs that reached the goal during training are rescued by model "
+          "selection on the validation stream, the others stay at random level. Absorbing states (DAC, "
+          "Kostrikov et al. 2019, arXiv 1809.02925) remove this bias; illab's GAIL is the paper's "
+          "(Ho & Ermon 2016, arXiv 1606.03476) with a fixed budget of `total_timesteps` PPO steps, which is "
+          "also far below what MuJoCo tasks need (imitation trains GAIL for millions of steps there).",
           "- **ilpyt** reports AER only (no normalized performance) with its own experts and 100 "
           "demonstrations; illab's BCO/DAgger/GAIL budgets are stated in `provenance.json` (`configs`).",
           ""]
