@@ -655,8 +655,10 @@ def markdown_report(summary: list[dict], aggregate: list[dict], provenance: dict
           "- **GAIL's survival bonus.** GAIL's reward `−log(1 − D)` is always positive, so the learner is paid "
           "for every step it stays in an episode. Where episodes end on success (MountainCar, Acrobot) that "
           "teaches it to avoid the goal; runs that reached the goal during training are rescued by model "
-          "selection on the validation stream, the others stay at random level. Absorbing states (DAC, "
-          "Kostrikov et al. 2019, arXiv 1809.02925) remove this bias; illab's GAIL is the paper's "
+          "selection on the validation stream, the others stay near random level. Absorbing states (DAC, "
+          "Kostrikov et al. 2019, arXiv 1809.02925) remove this bias; tried here, they did not lift GAIL on "
+          "MountainCar (0.08) or MountainCarContinuous (0.12) within the budget — the learner rarely "
+          "reaches the goal at all, an exploration problem — so illab's GAIL stays the paper's "
           "(Ho & Ermon 2016, arXiv 1606.03476) with a fixed budget of `total_timesteps` PPO steps, which is "
           "also far below what MuJoCo tasks need (imitation trains GAIL for millions of steps there).",
           "- **ilpyt** reports AER only (no normalized performance) with its own experts and 100 "
