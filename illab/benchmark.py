@@ -563,13 +563,39 @@ def write_reports(out: Path, cells: list[dict], summary: list[dict], aggregate: 
                                                    "fingerprint")} for c in ordered],
                   "missing": [list(m) for m in missing]}
     _atomic_write_text(out / "provenance.json", json.dumps(provenance, indent=1, default=str) + "\n")
-    text = markdown_report(summary, aggregate, provenance)
+    # render from exactly what the files hold, so read_tables(out) reproduces the Markdown
+    text = markdown_report(*read_tables(out))
     md = out / "BENCHMARKS.md"
     _atomic_write_text(md, text)
     if markdown is not None:
         _atomic_write_text(Path(markdown), text)
         md = Path(markdown)
     return md
+
+
+def read_tables(out: str | os.PathLike) -> tuple[list[dict], list[dict], dict]:
+    """``(summary, aggregate, provenance)`` read back from the files :func:`run` wrote into ``out``
+    (numbers as floats/ints); ``markdown_report(*read_tables(out))`` is the ``BENCHMARKS.md`` it wrote.
+
+    Raises:
+        FileNotFoundError: ``out`` lacks ``summary.csv``, ``aggregate.csv`` or ``provenance.json``.
+    """
+    out = Path(out)
+
+    def rows(name: str) -> list[dict]:
+        with open(out / name, newline="", encoding="utf-8") as f:
+            return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+    return rows("summary.csv"), rows("aggregate.csv"), json.loads((out / "provenance.json").read_text())
+
+
+def _parse(v: str):
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return v
 
 
 def _pm(mean, std, digits=2):
