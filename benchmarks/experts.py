@@ -1,6 +1,6 @@
 """Verify every bundled expert: 100 seeded test-stream episodes through ``illab.experts.load(id)``.
 
-    python benchmarks/experts.py [--episodes 100] [--seed 0]
+    python benchmarks/experts.py [ids ...] [--episodes 100] [--seed 0]
 
 Prints id, env, algorithm, training steps, mean ± std return, the shipped threshold and PASS/FAIL.
 Exits non-zero if an expert misses its threshold.
@@ -18,13 +18,14 @@ from illab.evaluate import evaluate
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("ids", nargs="*", help="expert ids (default: every bundled expert)")
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     print(f"| id | env | algo | steps | return (mean ± std, {args.episodes} test episodes) | threshold | verdict |")
     print("|---|---|---|---:|---:|---:|---|")
     failed = 0
-    for expert_id in experts.list():
+    for expert_id in args.ids or experts.list():
         e = experts.get(expert_id)
         if e.path is None:
             continue

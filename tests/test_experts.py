@@ -53,3 +53,26 @@ def test_scripted_experts_beat_random_and_their_reference_returns_reproduce():
     assert stored_random == rand[0] and abs(stored_expert - expert[0]) < 10
     res = evaluate(experts.load("lunarlander-heuristic"), "LunarLander-v3", n_episodes=8)
     assert res.mean > experts.get("lunarlander-heuristic").random_return[0] + 200
+
+
+def test_every_bundled_card_reaches_its_threshold_matches_its_file_and_explains_a_lowered_one():
+    import hashlib
+    import json
+
+    from illab.experts.zoo import ZOO
+    shipped, total = [], 0
+    for eid in E.list():
+        e = E.get(eid)
+        if e.path is None:
+            continue
+        shipped.append(eid)
+        card = json.loads(e.path.with_suffix(".json").read_text())
+        assert card["eval_episodes"] == 100 and card["eval_stream"] == "test", eid
+        assert card["expert_return"][0] >= card["threshold"] == e.threshold, eid
+        assert card["expert_return"][0] > card["random_return"][0] + 3 * card["random_return"][1], eid
+        assert hashlib.sha256(e.path.read_bytes()).hexdigest() == card["sha256"] == e.sha256, eid
+        if card["threshold"] < ZOO[eid].threshold:  # an honest, lowered threshold says why
+            assert card.get("target_threshold") == ZOO[eid].threshold and "below" in card.get("note", ""), eid
+        total += sum(p.stat().st_size for p in e.path.parent.glob(f"{eid}.*"))
+    assert set(shipped) == set(ZOO), f"registered zoo experts without bundled weights: {set(ZOO) - set(shipped)}"
+    assert total < 10 * 2**20, f"bundled experts take {total / 2**20:.1f} MiB"
