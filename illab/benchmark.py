@@ -294,13 +294,22 @@ CODE_MODULES = ("illab.methods.base", "illab.evaluate", "illab.rollout", "illab.
 """Modules whose source (with the method's own module) is part of a cell's fingerprint."""
 
 
-def code_hash(method_module: str) -> str:
-    """sha256 of the source of ``method_module`` and :data:`CODE_MODULES`: an edited method or
-    evaluation invalidates the cells it made (they are kept on disk, not reused)."""
+def code_hash(method_cls: type) -> str:
+    """sha256 of the source of ``method_cls``'s module and :data:`CODE_MODULES`: an edited method or
+    evaluation invalidates the cells it made (they are kept on disk, not reused). A method whose
+    module has no source file (a class defined in a notebook cell) contributes its class source if
+    ``inspect`` finds it, else only its qualified name."""
     import importlib
     import inspect
     h = hashlib.sha256()
-    for name in (method_module, *CODE_MODULES):
+    try:
+        h.update(inspect.getsource(importlib.import_module(method_cls.__module__)).encode())
+    except (OSError, TypeError):
+        try:
+            h.update(inspect.getsource(method_cls).encode())
+        except (OSError, TypeError):
+            h.update(method_cls.__qualname__.encode())
+    for name in CODE_MODULES:
         h.update(inspect.getsource(importlib.import_module(name)).encode())
     return h.hexdigest()
 
@@ -483,7 +492,7 @@ def run(envs: Sequence[str] | None = None, methods: Sequence[str] | None = None,
     if torch_threads is not None:
         torch.set_num_threads(int(torch_threads))
     plan = [(eid, m, k) for eid in envs for m in methods for k in range(seeds)]
-    codes = {} if report_only else {m: code_hash(methods_registry[m].__module__) for m in methods}
+    codes = {} if report_only else {m: code_hash(methods_registry[m]) for m in methods}
     cells: list[dict] = []
     missing: list[tuple[str, str, int]] = []
     setups: dict[str, EnvSetup] = {}

@@ -298,3 +298,19 @@ def test_published_table_is_the_committed_results_and_meets_the_bar():
     classic = [r for r in summary if r["method"] == "bc" and r["env_id"] in benchmark.CLASSIC_CONTROL]
     assert len(classic) == len(benchmark.CLASSIC_CONTROL)
     assert all(r["perf_mean"] >= 0.95 for r in classic), [(r["env_id"], r["perf_mean"]) for r in classic]
+
+
+def test_code_hash_tracks_the_method_source_and_survives_a_class_without_a_source_file():
+    from illab.methods import METHODS
+    assert benchmark.code_hash(METHODS["bc"]) != benchmark.code_hash(METHODS["gail"])
+    namespace: dict = {}
+    exec("class Notebook:\n    pass\n", {"__name__": "__main__"}, namespace)  # like a class from a notebook cell
+    cls = namespace["Notebook"]
+    cls.__module__ = "illab_no_such_module_file"
+    import sys
+    import types
+    sys.modules["illab_no_such_module_file"] = types.ModuleType("illab_no_such_module_file")
+    try:
+        assert len(benchmark.code_hash(cls)) == 64
+    finally:
+        del sys.modules["illab_no_such_module_file"]
