@@ -704,7 +704,9 @@ def markdown_report(summary: list[dict], aggregate: list[dict], provenance: dict
     L.append("Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".")
     L += [f"Base seed {meta.get('base_seed')}; training seed of a cell = "
           "`illab.seeds.torch_seed(base_seed, '<expert>/<method>/<k>') % 2**31`; created "
-          f"{meta.get('created')}; total wall time of this invocation {meta.get('wall_seconds')} s.", ""]
+          f"{meta.get('created')}; wall time of this invocation {meta.get('wall_seconds')} s (finished cells are "
+          "reused), sum of the cells' own wall times "
+          f"{sum(float(c.get('wall_seconds') or 0.0) for c in meta.get('cells', [])):.0f} s.", ""]
     L += ["| expert | expert sha256 | dataset content hash | test seeds redrawn |", "|---|---|---|---|"]
     for eid, d in sorted(meta.get("datasets", {}).items()):
         L.append(f"| `{eid}` | `{str(d.get('expert_sha256'))[:16]}…` | `{str(d.get('content_hash'))[:16]}…` | "
