@@ -303,10 +303,7 @@ def test_published_table_is_the_committed_results_and_meets_the_bar():
 def test_code_hash_tracks_the_method_source_and_survives_a_class_without_a_source_file():
     from illab.methods import METHODS
     assert benchmark.code_hash(METHODS["bc"]) != benchmark.code_hash(METHODS["gail"])
-    namespace: dict = {}
-    exec("class Notebook:\n    pass\n", {"__name__": "__main__"}, namespace)  # like a class from a notebook cell
-    cls = namespace["Notebook"]
-    cls.__module__ = "illab_no_such_module_file"
+    cls = type("Notebook", (), {"__module__": "illab_no_such_module_file"})  # like a class from a notebook cell
     import sys
     import types
     sys.modules["illab_no_such_module_file"] = types.ModuleType("illab_no_such_module_file")
