@@ -22,12 +22,10 @@ untouched); minibatch order comes from a ``torch.Generator`` seeded with
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -37,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from illab.fileio import atomic_write, torch_threads
 from illab.policy import _batch, _finish_actions
 from illab.seeds import torch_seed
 
@@ -200,21 +199,6 @@ class PolicyNet(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(obs))
-
-
-@contextlib.contextmanager
-def torch_threads(n: int = 1):
-    """Run torch on ``n`` intra-op threads inside the block, restoring the previous setting after.
-
-    The networks here are tiny: one thread avoids the synchronisation overhead that makes a
-    64x64 MLP step ~8x slower with two threads on a busy 2-core machine.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(n)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def seeded_init(seed: int, purpose: str, build):
@@ -462,14 +446,7 @@ class ILMethod:
                    "observation_space": _space_to_json(self.observation_space),
                    "action_space": _space_to_json(self.action_space),
                    "history": json.dumps(self.history), "state": self._state()}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(payload, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, lambda f: torch.save(payload, f))
         return path
 
     @classmethod
