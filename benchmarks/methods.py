@@ -18,7 +18,6 @@ import argparse
 import sys
 import tempfile
 import time
-import types
 from pathlib import Path
 
 
@@ -40,23 +39,11 @@ def configs(quick: bool) -> dict:
 
 
 def load_demos(expert_id: str, episodes: int, out: Path, seed: int):
-    """The training split as a BaselineDataset (or a stand-in with the same numpy views)."""
-    try:
-        from illab.controller import collect
-        from illab.data import BaselineDataset
-        path = collect(expert_id, episodes, out, seed=seed, progress=False)
-        return BaselineDataset(path, n_episodes=episodes)
-    except ImportError:
-        import gymnasium as gym
-        from illab.rollout import episodes_to_arrays, run_episodes
-        from illab.seeds import episode_seeds
-        e = experts.get(expert_id)
-        eps = run_episodes(experts.load(expert_id), e.env_id, episode_seeds(seed, episodes), env_kwargs=e.env_kwargs)
-        ds = types.SimpleNamespace(**episodes_to_arrays(eps))
-        env = gym.make(e.env_id, **e.env_kwargs)
-        ds.observation_space, ds.action_space = env.observation_space, env.action_space
-        ds.env_id, ds.env_kwargs = e.env_id, dict(e.env_kwargs)
-        return ds
+    """The training split: the Controller's dataset file opened as a BaselineDataset."""
+    from illab.controller import collect
+    from illab.data import BaselineDataset
+    path = collect(expert_id, episodes, out, seed=seed, progress=False)
+    return BaselineDataset(path, n_episodes=episodes)
 
 
 def time_to(threshold: float, ds, expert_id: str, seed: int, max_epochs: int = 50) -> tuple[float, int, float]:

@@ -1,9 +1,11 @@
 """illab — imitation learning lab: curated experts, fast reproducible demonstration datasets,
-IL methods (BC, BCO, DAgger, GAIL) and a leakage-free benchmark, with a Jupyter course.
+IL methods and a leakage-free benchmark, with a Jupyter course.
 
 Public API (imported lazily so that ``import illab`` stays fast)::
 
-    from illab import Controller, BaselineDataset, experts, evaluate
+    from illab import Controller, BaselineDataset, Demonstrations, experts
+    from illab.evaluate import evaluate          # the function lives in the module of the same name
+    from illab.methods import BC, BCO, DAgger, GAIL, METHODS
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ _LAZY = {
     "Controller": ("illab.controller", "Controller"),
     "BaselineDataset": ("illab.data", "BaselineDataset"),
     "SequenceDataset": ("illab.data", "SequenceDataset"),
+    "Demonstrations": ("illab.demonstrations", "Demonstrations"),
     "Policy": ("illab.policy", "Policy"),
 }
-_SUBMODULES = {"experts", "evaluate", "data", "controller", "recording", "policy", "rollout", "seeds",
-               "datafile", "methods", "benchmark", "hub", "viz", "widgets", "course"}
+_SUBMODULES = ("benchmark", "controller", "course", "data", "datafile", "demonstrations", "evaluate", "experts",
+               "fileio", "hub", "methods", "policy", "recording", "rollout", "seeds", "viz")
+
+__all__ = sorted(_LAZY) + list(_SUBMODULES)
 
 
 def __getattr__(name: str):
@@ -28,4 +33,8 @@ def __getattr__(name: str):
         return getattr(importlib.import_module(module), attr)
     if name in _SUBMODULES:
         return importlib.import_module(f"illab.{name}")
-    raise AttributeError(f"module 'illab' has no attribute {name!r}")
+    raise AttributeError(f"module 'illab' has no attribute {name!r}; public names: {', '.join(__all__)}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from illab import datafile
+from illab.demonstrations import Demonstrations
 
 
 def _tensor(x) -> torch.Tensor:
@@ -105,7 +106,7 @@ class BaselineDataset(Dataset):
 
     Args:
         path_or_repo: a local ``.npz`` dataset (``source="local"``) or a Hugging Face dataset repo
-            id (``source="hf"``, loaded through :func:`illab.hub.download_dataset`).
+            id (``source="hf"``, loaded through :func:`download_dataset`).
         n_episodes: N; train = episodes ``[0, N)``, eval = ``[N, total)``. ``None`` = all
             episodes in train (and eval is then an error).
         split: ``"train"`` or ``"eval"``.
@@ -167,6 +168,20 @@ class BaselineDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.rewards)
+
+    def to_demonstrations(self) -> Demonstrations:
+        """This split as :class:`~illab.demonstrations.Demonstrations` (views of the memory-mapped
+        arrays, no copy), with the card's environment and spaces; what every method trains on.
+
+        Raises:
+            ValueError: the card records no action space (re-collect, or build ``Demonstrations``
+                yourself with ``action_space=``).
+        """
+        return Demonstrations(obs=self.obs, actions=self.actions, next_obs=self.next_obs, rewards=self.rewards,
+                              terminated=self.terminated, truncated=self.truncated,
+                              episode_lengths=self.episode_lengths, observation_space=self.observation_space,
+                              action_space=self.action_space, env_id=self.env_id, env_kwargs=self.env_kwargs,
+                              source=str(self.path))
 
     def __getitem__(self, i: int):
         item = (_tensor(self.obs[i]), _tensor(self.actions[i]), _tensor(self.next_obs[i]))

@@ -155,10 +155,11 @@ class RandomPolicy:
 
 
 def as_policy(obj: Any) -> Policy:
-    """Turn an SB3 model, a ``Policy`` or a callable into a :class:`Policy`.
+    """Turn an SB3 model or a ``Policy`` into a :class:`Policy` (wrap a plain function in
+    :class:`FunctionPolicy` yourself: it needs the spaces).
 
     Raises:
-        TypeError: ``obj`` has no ``predict`` method and is not callable.
+        TypeError: ``obj`` is neither an SB3 model nor has a ``predict`` method.
     """
     try:
         from stable_baselines3.common.base_class import BaseAlgorithm

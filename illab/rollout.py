@@ -10,7 +10,7 @@ while work is left. Each episode's content depends only on its seed, the policy 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import threading
 
@@ -18,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from illab.demonstrations import concatenate_episodes as episodes_to_arrays  # noqa: F401 (re-export)
 from illab.policy import Policy
 
 
@@ -175,24 +176,3 @@ def _finish(b, seed, ret, obs_dtype, record) -> Episode:
         terminated = truncated = np.zeros((0,), dtype=bool)
     return Episode(obs=obs, actions=actions, rewards=rewards, next_obs=next_obs, terminated=terminated,
                    truncated=truncated, seed=int(seed), ret=float(ret))
-
-
-def episodes_to_arrays(episodes: Sequence[Episode]) -> dict[str, np.ndarray]:
-    """Concatenate episodes into the dataset layout of ``docs/data-format.md``.
-
-    Returns a dict with ``obs, actions, rewards, next_obs, terminated, truncated,
-    episode_starts`` (length T) and ``episode_returns`` (float64), ``episode_lengths``,
-    ``episode_seeds`` (int64), each of length E = ``len(episodes)``.
-    """
-    if not episodes:
-        raise ValueError("no episodes to concatenate")
-    cat = {k: np.concatenate([getattr(e, k) for e in episodes])
-           for k in ("obs", "actions", "rewards", "next_obs", "terminated", "truncated")}
-    lengths = np.array([len(e) for e in episodes], dtype=np.int64)
-    starts = np.zeros(int(lengths.sum()), dtype=bool)
-    starts[np.concatenate([[0], np.cumsum(lengths)[:-1]])] = True
-    cat["episode_starts"] = starts
-    cat["episode_returns"] = np.array([e.ret for e in episodes], dtype=np.float64)
-    cat["episode_lengths"] = lengths
-    cat["episode_seeds"] = np.array([e.seed for e in episodes], dtype=np.int64)
-    return cat

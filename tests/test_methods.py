@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import types
 
 import gymnasium as gym
 import numpy as np
@@ -18,11 +17,12 @@ import pytest
 import torch
 
 from illab import experts
+from illab.demonstrations import Demonstrations
 from illab.evaluate import evaluate
 from illab.methods import BC, BCO, METHODS, BCConfig, BCOConfig, DAgger, DAggerConfig, GAIL, GAILConfig
 from illab.methods.base import ILMethod
 from illab.policy import FunctionPolicy, RandomPolicy
-from illab.rollout import episodes_to_arrays, run_episodes
+from illab.rollout import run_episodes
 from illab.seeds import episode_seeds
 
 # ------------------------------------------------------------------------------------------ fixtures
@@ -61,13 +61,11 @@ def point_expert():
 
 
 def make_dataset(policy, env_id, n_episodes, env_kwargs=None):
-    """A stand-in with BaselineDataset's numpy views, spaces and env id."""
+    """Demonstrations of ``n_episodes`` seeded episodes of ``policy``."""
     eps = run_episodes(policy, env_id, episode_seeds(0, n_episodes), env_kwargs=env_kwargs, n_envs=8)
-    ds = types.SimpleNamespace(**episodes_to_arrays(eps))
     env = gym.make(env_id, **(env_kwargs or {}))
-    ds.observation_space, ds.action_space = env.observation_space, env.action_space
-    ds.env_id, ds.env_kwargs = env_id, dict(env_kwargs or {})
-    return ds
+    return Demonstrations.from_episodes(eps, observation_space=env.observation_space,
+                                        action_space=env.action_space, env_id=env_id, env_kwargs=env_kwargs or {})
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +131,7 @@ def test_gail_learns_box_point(point):
 
 def test_bco_ignores_demo_actions_and_infers_them(cartpole):
     ds, _ = cartpole
-    blind = types.SimpleNamespace(**{k: v for k, v in vars(ds).items() if k != "actions"})
+    blind = ds.without_actions()
     m = BCO.from_dataset(blind, config=TINY["bco"]).fit(blind, eval_episodes=0, progress=False)
     assert "inferred_accuracy" not in m.history                      # no actions, no diagnostic
     assert np.mean(m.infer_actions(ds.obs, ds.next_obs) == ds.actions) > 0.9
@@ -255,7 +253,7 @@ def test_cnn_encoder_learns_from_images():
     obs = rng.integers(0, 60, size=(256, 36, 36, 3), dtype=np.uint8)
     labels = rng.integers(0, 2, size=256)
     obs[labels == 1, :, :18] += 150  # class 1: bright left half
-    ds = {"obs": obs, "actions": labels}
+    ds = Demonstrations(obs=obs, actions=labels, observation_space=space, action_space=gym.spaces.Discrete(2))
     m = BC(space, gym.spaces.Discrete(2), BCConfig(epochs=8, batch_size=32, hidden_sizes=(32,)))
     assert m.net.encoder.image
     m.fit(ds, progress=False)
@@ -265,24 +263,29 @@ def test_cnn_encoder_learns_from_images():
 
 def test_clear_errors(cartpole, tmp_path):
     ds, expert = cartpole
-    with pytest.raises(ValueError, match="dataset"):
+    with pytest.raises(ValueError, match="needs demonstrations"):
         BC.from_dataset(ds).fit()
     with pytest.raises(ValueError, match="expert="):
         DAgger.from_dataset(ds).fit(env_id="CartPole-v1")
     with pytest.raises(ValueError, match="env_id"):
-        BCO(ds.observation_space, ds.action_space).fit({"obs": ds.obs, "next_obs": ds.next_obs})
-    with pytest.raises(TypeError, match="next_obs"):
-        BCO.from_dataset(ds).fit({"obs": ds.obs}, env_id="CartPole-v1")
-    with pytest.raises(TypeError, match="observation_space"):
+        BCO(ds.observation_space, ds.action_space).fit(Demonstrations(obs=ds.obs, next_obs=ds.next_obs))
+    with pytest.raises(ValueError, match="next_obs"):
+        BCO.from_dataset(ds).fit(Demonstrations(obs=ds.obs), env_id="CartPole-v1")
+    with pytest.raises(ValueError, match="observation-only"):
+        BC.from_dataset(ds).fit(ds.without_actions())
+    with pytest.raises(TypeError, match="Demonstrations"):
         BC.from_dataset({"obs": ds.obs})
+    with pytest.raises(TypeError, match="no action_space"):
+        BC.from_dataset(Demonstrations(obs=ds.obs))
     with pytest.raises(TypeError, match="BCConfig"):
         BC(ds.observation_space, ds.action_space, config=DAggerConfig())
     with pytest.raises(ValueError, match="epochs"):
         BCConfig(epochs=0)
     with pytest.raises(ValueError, match="beta_schedule"):
         DAggerConfig(beta_schedule="cosine")
-    with pytest.raises(ValueError, match="Discrete"):
-        BC.from_dataset(ds).fit({"obs": ds.obs[:3], "actions": np.array([0, 1, 7])}, progress=False)
+    with pytest.raises(ValueError, match="range over"):
+        BC.from_dataset(ds).fit(Demonstrations(obs=ds.obs[:3], actions=np.array([0, 1, 7]),
+                                               action_space=ds.action_space), progress=False)
     with pytest.raises(TypeError, match="Box"):
         BC(gym.spaces.Discrete(3), ds.action_space)
     with pytest.raises(FileNotFoundError):

@@ -5,9 +5,12 @@
 >>> bc.save("bc.pt"); same = BC.load("bc.pt")           # doctest: +SKIP
 
 Every method: ``M(observation_space, action_space, config=None, seed=0)``,
-``M.from_dataset(dataset, config=None, seed=0)``, ``fit(dataset=None, *, env_id=None,
-env_kwargs=None, expert=None, eval_episodes=10, progress=True) -> self``, ``predict(...)``
-(a trained method *is* an illab ``Policy``), ``save(path)`` / ``M.load(path)`` and ``history``.
+``M.from_dataset(demonstrations, config=None, seed=0)``, ``fit(demonstrations=None, *, env_id=None,
+env_kwargs=None, expert=None, eval_episodes=10, progress=True) -> self`` (the template in
+:class:`~illab.methods.base.ILMethod`; ``demonstrations`` is :class:`~illab.demonstrations.Demonstrations`
+or a ``BaselineDataset``), ``predict(...)`` (a trained method *is* an illab ``Policy``),
+``save(path)`` / ``M.load(path)`` and ``history``. Defining a subclass of ``ILMethod`` with a
+``name`` registers it in :data:`METHODS` (``docs/methods.md``: how to add a method).
 
 ==========  ===============================================================  ==================
 name        method                                                            needs
@@ -21,14 +24,11 @@ name        method                                                            ne
 
 from __future__ import annotations
 
-from illab.methods.base import ILMethod
+from illab.methods.base import METHODS, ConfigBase, ILMethod
 from illab.methods.bc import BC, BCConfig
 from illab.methods.bco import BCO, BCOConfig
 from illab.methods.dagger import DAgger, DAggerConfig
 from illab.methods.gail import GAIL, GAILConfig
-
-METHODS: dict[str, type[ILMethod]] = {"bc": BC, "bco": BCO, "dagger": DAgger, "gail": GAIL}
-"""Method name → class."""
 
 
 def load(path) -> ILMethod:
@@ -37,4 +37,4 @@ def load(path) -> ILMethod:
 
 
 __all__ = ["BC", "BCConfig", "BCO", "BCOConfig", "DAgger", "DAggerConfig", "GAIL", "GAILConfig", "METHODS",
-           "ILMethod", "load"]
+           "ConfigBase", "ILMethod", "load"]

@@ -1,18 +1,16 @@
-"""The shared base of every IL method: networks, seeding, ``predict``, ``save``/``load``, history.
+"""The method interface: :class:`ILMethod`, the template every IL method fills in.
 
 A trained method *is* a :class:`~illab.policy.Policy`: ``predict(obs, state=None,
 episode_start=None, deterministic=True) -> (actions, state)`` with SB3's signature, batched
 ``(n, *obs_shape)`` or single ``(*obs_shape,)`` observations.
 
-Networks (small on purpose, configurable through ``hidden_sizes``):
-
-* vector observations → MLP (ReLU) on standardised observations (mean/std of the training data,
-  stored with the weights so a saved method needs nothing else);
-* image observations (rank-3 ``Box``, channel-last ``(H, W, C)`` or channel-first ``(C, H, W)``)
-  → a small CNN encoder (Nature-DQN layout, Mnih et al. 2015) on pixels scaled to [0, 1], then the MLP.
-
-Heads: ``Discrete`` → logits (cross-entropy loss); ``Box`` → actions scaled to [-1, 1] by the
-space bounds (MSE loss), mapped back and clipped to the bounds by ``predict``.
+:meth:`ILMethod.fit` is written once, here: it converts the data to
+:class:`~illab.demonstrations.Demonstrations`, checks what the method needs (actions, an
+environment, an expert), fits the observation normalization, calls the method's own
+:meth:`ILMethod._train`, evaluates on the validation stream and keeps the best evaluated weights.
+A new method is one file: a config dataclass and a subclass that sets ``name`` and implements
+``_train`` (see ``docs/methods.md``, "How to add a method"); subclassing registers it in
+:data:`METHODS`.
 
 Seeds: weights are initialised under ``torch.random.fork_rng`` seeded with
 ``illab.seeds.torch_seed(seed, "<method>-init")`` (the caller's global torch RNG is left
@@ -22,24 +20,30 @@ untouched); minibatch order comes from a ``torch.Generator`` seeded with
 
 from __future__ import annotations
 
+import abc
 import copy
 import dataclasses
 import json
+import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 import torch
-from torch import nn
 
+from illab.demonstrations import Demonstrations, as_demonstrations
 from illab.fileio import atomic_write, torch_threads
+from illab.methods.networks import ActionCodec, PolicyNet, as_tensor_obs, seeded_init
 from illab.policy import _batch, _finish_actions
 from illab.seeds import torch_seed
 
 FORMAT = "illab-method-v1"
+
+METHODS: dict[str, type["ILMethod"]] = {}
+"""Method name → class; every concrete :class:`ILMethod` subclass with a ``name`` is added on definition."""
 
 
 # --------------------------------------------------------------------------------------------- spaces
@@ -68,234 +72,23 @@ def is_image(space: gym.spaces.Box) -> bool:
     return len(space.shape) == 3
 
 
-# ------------------------------------------------------------------------------------------- networks
-def mlp(in_dim: int, hidden_sizes: Sequence[int], out_dim: int) -> nn.Sequential:
-    """``Linear → ReLU`` blocks of ``hidden_sizes`` then a linear output layer of ``out_dim``."""
-    layers: list[nn.Module] = []
-    for h in hidden_sizes:
-        layers += [nn.Linear(in_dim, int(h)), nn.ReLU()]
-        in_dim = int(h)
-    layers.append(nn.Linear(in_dim, out_dim))
-    return nn.Sequential(*layers)
-
-
-class Encoder(nn.Module):
-    """Observations ``(n, *obs_shape)`` float32 → features ``(n, out_dim)``.
-
-    Vector observations are flattened and standardised with the buffers ``mean``/``std`` (set
-    by :meth:`fit_normalization`); images go through a small CNN (8x8/4, 4x4/2, 3x3/1 convs with
-    32, 64, 64 channels) on pixels divided by 255 when the space is ``uint8``.
-    """
-
-    def __init__(self, obs_shape: Sequence[int], pixel_scale: float = 1.0):
-        super().__init__()
-        self.obs_shape = tuple(int(s) for s in obs_shape)
-        self.image = len(self.obs_shape) == 3
-        if self.image:
-            h, w, c = self.obs_shape
-            self.channel_last = c <= 4 < h  # (H, W, C) as gymnasium renders; else (C, H, W)
-            if not self.channel_last:
-                c, h, w = self.obs_shape
-            self.pixel_scale = float(pixel_scale)
-            self.cnn = nn.Sequential(
-                nn.Conv2d(c, 32, 8, stride=4), nn.ReLU(), nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
-                nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(), nn.Flatten())
-            with torch.no_grad():
-                self.out_dim = int(self.cnn(torch.zeros(1, c, h, w)).shape[1])
-        else:
-            self.out_dim = int(np.prod(self.obs_shape)) if self.obs_shape else 1
-        self.register_buffer("mean", torch.zeros(self.out_dim if not self.image else 1))
-        self.register_buffer("std", torch.ones(self.out_dim if not self.image else 1))
-
-    def fit_normalization(self, obs: np.ndarray) -> None:
-        """Set the standardisation buffers from ``obs`` ``(T, *obs_shape)`` (vectors only)."""
-        if self.image:
-            return
-        flat = np.asarray(obs, dtype=np.float64).reshape(len(obs), -1)
-        self.mean.copy_(torch.as_tensor(flat.mean(0), dtype=torch.float32))
-        self.std.copy_(torch.as_tensor(np.maximum(flat.std(0), 1e-6), dtype=torch.float32))
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        if self.image:
-            x = obs.float() / self.pixel_scale
-            if self.channel_last:
-                x = x.permute(0, 3, 1, 2)
-            return self.cnn(x)
-        return (obs.reshape(len(obs), -1) - self.mean) / self.std
-
-
-class ActionCodec:
-    """Maps actions to network targets and network outputs back to actions.
-
-    ``Discrete(n, start)``: targets are class indices ``action - start`` (int64), outputs are
-    ``n`` logits. ``Box``: targets are actions scaled to [-1, 1] by finite bounds (unchanged where
-    a bound is infinite), outputs are the same scaled actions; :meth:`decode` clips to the bounds.
-    """
-
-    def __init__(self, space: gym.Space):
-        self.space = space
-        self.discrete = isinstance(space, gym.spaces.Discrete)
-        if self.discrete:
-            self.dim, self.start = int(space.n), int(space.start)
-        else:
-            self.shape = tuple(space.shape)
-            self.dim = int(np.prod(self.shape))
-            low = np.asarray(space.low, dtype=np.float64).reshape(-1)
-            high = np.asarray(space.high, dtype=np.float64).reshape(-1)
-            finite = np.isfinite(low) & np.isfinite(high)
-            self.mid = np.where(finite, (low + high) / 2, 0.0).astype(np.float32)
-            self.half = np.where(finite, (high - low) / 2, 1.0).astype(np.float32)
-            self.low, self.high = low.astype(np.float32), high.astype(np.float32)
-
-    def encode(self, actions: np.ndarray) -> torch.Tensor:
-        """Actions ``(T,)`` / ``(T, *act_shape)`` → targets (int64 classes or float32 scaled)."""
-        a = np.asarray(actions)
-        if self.discrete:
-            a = a.reshape(-1).astype(np.int64) - self.start
-            if len(a) and (a.min() < 0 or a.max() >= self.dim):
-                raise ValueError(f"actions outside the Discrete({self.dim}, start={self.start}) action space: "
-                                 f"range [{a.min() + self.start}, {a.max() + self.start}]")
-            return torch.as_tensor(a)
-        a = a.reshape(len(a), -1).astype(np.float32)
-        if a.shape[1] != self.dim:
-            raise ValueError(f"actions have {a.shape[1]} components per step but the action space has {self.dim}")
-        a = np.clip(a, self.low, self.high)
-        return torch.as_tensor((a - self.mid) / self.half)
-
-    def decode(self, out: torch.Tensor, deterministic: bool = True,
-               generator: torch.Generator | None = None) -> np.ndarray:
-        """Network outputs ``(n, dim)`` → actions ``(n,)`` int64 or ``(n, *act_shape)`` float32."""
-        if self.discrete:
-            if deterministic:
-                idx = out.argmax(-1)
-            else:
-                idx = torch.multinomial(torch.softmax(out, -1), 1, generator=generator).squeeze(-1)
-            return idx.cpu().numpy().astype(np.int64) + self.start
-        a = out.cpu().numpy() * self.half + self.mid
-        return np.clip(a, self.low, self.high).reshape((-1, *self.shape)).astype(np.float32)
-
-    def loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy (Discrete) or mean squared error on scaled actions (Box)."""
-        if self.discrete:
-            return nn.functional.cross_entropy(out, target)
-        return nn.functional.mse_loss(out, target)
-
-    def accuracy(self, out: torch.Tensor, target: torch.Tensor) -> float:
-        """Fraction of exact class matches (Discrete) or of predictions within 0.1 of the scaled
-        target in every component (Box)."""
-        if self.discrete:
-            return float((out.argmax(-1) == target).float().mean())
-        return float(((out - target).abs() <= 0.1).all(-1).float().mean())
-
-
-class PolicyNet(nn.Module):
-    """Encoder + MLP head: observations ``(n, *obs_shape)`` → ``(n, dim)`` logits or scaled actions."""
-
-    def __init__(self, observation_space: gym.spaces.Box, action_space: gym.Space, hidden_sizes: Sequence[int]):
-        super().__init__()
-        scale = 255.0 if observation_space.dtype == np.uint8 else 1.0
-        self.encoder = Encoder(observation_space.shape, pixel_scale=scale)
-        self.head = mlp(self.encoder.out_dim, hidden_sizes, ActionCodec(action_space).dim)
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(obs))
-
-
-def seeded_init(seed: int, purpose: str, build):
-    """Call ``build()`` with torch's global RNG seeded from ``torch_seed(seed, purpose)`` inside
-    ``torch.random.fork_rng`` (so the caller's RNG state is restored afterwards)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(torch_seed(seed, purpose))
-        return build()
-
-
-def as_tensor_obs(obs: np.ndarray) -> torch.Tensor:
-    """Observations as a float32 tensor (images stay uint8 until the encoder)."""
-    obs = np.asarray(obs)
-    if obs.dtype != np.uint8:
-        obs = np.asarray(obs, dtype=np.float32)
-    if not obs.flags.writeable:  # memory-mapped datasets are read-only: copy once
-        obs = obs.copy()
-    return torch.as_tensor(obs)
-
-
-def fit_supervised(net: nn.Module, codec: ActionCodec, obs: np.ndarray, actions: np.ndarray, *, epochs: int,
-                   batch_size: int, learning_rate: float, weight_decay: float, generator: torch.Generator,
-                   optimizer: torch.optim.Optimizer | None = None, on_epoch=None,
-                   progress: bool = False, desc: str = "fit") -> list[float]:
-    """Minibatch supervised training of ``net`` on ``(obs, actions)`` with ``codec.loss``.
-
-    Plain tensor indexing with a seeded permutation per epoch (a ``DataLoader`` over single
-    items is an order of magnitude slower). Returns the mean loss of every epoch. ``on_epoch``
-    (if given) is called as ``on_epoch(epoch, loss)`` after each epoch.
-
-    Raises:
-        ValueError: no samples, or ``obs``/``actions`` disagree in length.
-    """
-    if len(obs) == 0:
-        raise ValueError("no transitions to train on: the dataset is empty")
-    if len(obs) != len(actions):
-        raise ValueError(f"obs has {len(obs)} rows but actions has {len(actions)}")
-    x = as_tensor_obs(obs)
-    y = codec.encode(actions)
-    opt = optimizer or torch.optim.Adam(net.parameters(), lr=learning_rate, weight_decay=weight_decay)
-    n = len(x)
-    bs = max(1, min(int(batch_size), n))
-    losses: list[float] = []
-    net.train()
-    with torch_threads(1):
-        _epochs(net, codec, x, y, opt, n, bs, epochs, generator, losses, on_epoch, progress, desc)
-    net.eval()
-    return losses
-
-
-def _epochs(net, codec, x, y, opt, n, bs, epochs, generator, losses, on_epoch, progress, desc):
-    from tqdm.auto import trange
-    for epoch in trange(int(epochs), desc=desc, disable=not progress, leave=False):
-        perm = torch.randperm(n, generator=generator)
-        total, count = 0.0, 0
-        for i in range(0, n, bs):
-            idx = perm[i:i + bs]
-            loss = codec.loss(net(x[idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-            count += len(idx)
-        losses.append(total / count)
-        if on_epoch is not None:
-            on_epoch(epoch, losses[-1])
-
-
-# ------------------------------------------------------------------------------------------- datasets
-def dataset_arrays(dataset: Any, keys: Sequence[str]) -> dict[str, np.ndarray]:
-    """Numpy views ``keys`` of a :class:`~illab.data.BaselineDataset` or any object with those
-    attributes (or a dict with those keys).
-
-    Raises:
-        TypeError: ``dataset`` lacks one of ``keys`` (the message names it).
-    """
-    out = {}
-    for k in keys:
-        v = dataset.get(k) if isinstance(dataset, dict) else getattr(dataset, k, None)
-        if v is None:
-            raise TypeError(f"the dataset has no {k!r}: pass an illab.data.BaselineDataset or an object with "
-                            f"numpy attributes {', '.join(keys)}")
-        out[k] = np.asarray(v)
-    return out
-
-
-def _dataset_attr(dataset: Any, name: str):
-    if dataset is None:
-        return None
-    return dataset.get(name) if isinstance(dataset, dict) else getattr(dataset, name, None)
-
-
 # ----------------------------------------------------------------------------------------------- base
-class ILMethod:
+@dataclasses.dataclass(frozen=True)
+class Env:
+    """The environment a method interacts with or is evaluated in (``id`` ``None``: unknown)."""
+
+    id: str | None
+    kwargs: dict = dataclasses.field(default_factory=dict)
+
+
+class ILMethod(abc.ABC):
     """Base class of every IL method: a :class:`~illab.policy.Policy` that can be fitted and saved.
 
-    Subclasses set ``name`` and ``config_class`` and implement :meth:`fit`.
+    A subclass sets ``name`` (its key in :data:`METHODS`), ``config_class`` (a dataclass deriving
+    from :class:`ConfigBase`) and the ``needs_*`` flags, and implements :meth:`_train`. It may
+    override :meth:`_build` (networks; default one :class:`~illab.methods.networks.PolicyNet` as
+    ``self.net``), :meth:`_normalize`, :meth:`_state`/:meth:`_load_state` (extra networks to save)
+    and :meth:`_forward`/:meth:`predict` (acting).
 
     Args:
         observation_space: a gymnasium ``Box`` (vectors or rank-3 images).
@@ -305,19 +98,40 @@ class ILMethod:
 
     Attributes:
         history: dict of lists for learning curves. Every method logs ``"loss"`` (per epoch or
-            update) and, when evaluation is on, ``"eval_step"`` (samples/steps trained so far)
-            with ``"eval_return"``/``"eval_return_std"`` (validation-stream AER). At the end of
-            ``fit`` the evaluated weights with the best validation AER are kept (model selection on
-            the validation stream only, never the test stream), logged as ``"selected_step"`` /
+            update), ``"train_seconds"`` (per ``fit``, evaluation excluded) and, when evaluation is
+            on, ``"eval_step"`` (in the method's unit: epochs, rounds or environment steps) with
+            ``"eval_return"``/``"eval_return_std"`` (validation-stream AER). At the end of ``fit``
+            the evaluated weights with the best validation AER are kept (model selection on the
+            validation stream only, never the test stream), logged as ``"selected_step"`` /
             ``"selected_return"``.
         net: the torch policy network (``PolicyNet``) for BC, BCO and DAgger.
 
     Raises:
         TypeError: unsupported spaces or a config of the wrong class.
+        ValueError: a non-integer seed.
     """
 
-    name: str = "base"
-    config_class: type = object
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type] = object
+    needs_demonstrations: ClassVar[bool] = True
+    """``fit`` refuses to run without demonstrations (DAgger: False, they only seed its data)."""
+    needs_actions: ClassVar[bool] = True
+    """The demonstrations must carry actions (observation-only methods such as BCO: False)."""
+    needs_env: ClassVar[bool] = False
+    """The method interacts with the environment while training (BCO, DAgger, GAIL)."""
+    needs_expert: ClassVar[bool] = False
+    """The method queries an interactive expert (DAgger)."""
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("name")
+        if not name:
+            return
+        old = METHODS.get(name)
+        if old is not None and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise ValueError(f"an IL method named {name!r} is already registered "
+                             f"({old.__module__}.{old.__qualname__}); give {cls.__qualname__} another name")
+        METHODS[name] = cls  # a re-run notebook cell replaces its own earlier definition
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, config: Any = None, seed: int = 0):
         check_spaces(observation_space, action_space)
@@ -328,7 +142,7 @@ class ILMethod:
         self.observation_space = observation_space
         self.action_space = action_space
         self.config = config
-        self.seed = int(seed)
+        self.seed = _as_int(seed, "seed")
         self.codec = ActionCodec(action_space)
         self.history: dict[str, list] = {}
         self._sample_gen = torch.Generator().manual_seed(torch_seed(self.seed, f"{self.name}-sample"))
@@ -336,59 +150,145 @@ class ILMethod:
 
     # -- construction ------------------------------------------------------------------------------
     def _build(self) -> None:
-        """Create the networks (seeded). Default: one :class:`PolicyNet`."""
+        """Create the networks (seeded). Default: one :class:`~illab.methods.networks.PolicyNet` as ``net``."""
         self.net = seeded_init(self.seed, f"{self.name}-init", lambda: PolicyNet(
             self.observation_space, self.action_space, self.config.hidden_sizes))
         self.net.eval()
 
     @classmethod
-    def from_dataset(cls, dataset: Any, config: Any = None, seed: int = 0):
-        """A new method sized for ``dataset``'s ``observation_space`` and ``action_space``.
+    def from_dataset(cls, data: Any, config: Any = None, seed: int = 0):
+        """A new method sized for ``data``'s ``observation_space`` and ``action_space``.
+
+        Args:
+            data: :class:`~illab.demonstrations.Demonstrations` or a :class:`~illab.data.BaselineDataset`.
 
         Raises:
-            TypeError: the dataset has no ``observation_space``/``action_space`` attributes.
+            TypeError: ``data`` is neither, or has no action space.
         """
-        obs_space = _dataset_attr(dataset, "observation_space")
-        act_space = _dataset_attr(dataset, "action_space")
-        if obs_space is None or act_space is None:
-            raise TypeError("the dataset has no observation_space/action_space: pass an illab.data.BaselineDataset, "
-                            f"or build {cls.__name__}(observation_space, action_space) yourself")
-        return cls(obs_space, act_space, config=config, seed=seed)
+        demos = as_demonstrations(data)
+        if demos.action_space is None:
+            raise TypeError(f"the demonstrations have no action_space: build {cls.__name__}(observation_space, "
+                            "action_space) yourself, or pass action_space= to Demonstrations")
+        return cls(demos.observation_space, demos.action_space, config=config, seed=seed)
 
-    # -- fitting -----------------------------------------------------------------------------------
-    def fit(self, dataset: Any = None, *, env_id: str | None = None, env_kwargs: dict | None = None,
+    # -- fitting: the template -------------------------------------------------------------------------
+    def fit(self, demonstrations: Any = None, *, env_id: str | None = None, env_kwargs: dict | None = None,
             expert: Any = None, eval_episodes: int = 10, progress: bool = True):
-        raise NotImplementedError
+        """Train on ``demonstrations`` and return ``self`` (the same steps for every method).
 
-    def _env(self, dataset: Any, env_id: str | None, env_kwargs: dict | None) -> tuple[str | None, dict]:
-        """``env_id``/``env_kwargs`` from the arguments, else from the dataset (card)."""
-        env_id = env_id or _dataset_attr(dataset, "env_id")
+        1. ``demonstrations`` (:class:`~illab.demonstrations.Demonstrations`, or a
+           :class:`~illab.data.BaselineDataset`, converted once) are checked against the method's
+           spaces and needs (actions, environment, expert);
+        2. on the first ``fit``, the observation normalization is fitted on them (:meth:`_normalize`);
+        3. the method's own :meth:`_train` runs (it may evaluate along the way with :meth:`_evaluate`);
+        4. the final weights are evaluated on ``eval_episodes`` validation-stream episodes, and the
+           evaluated weights with the best validation AER are kept.
+
+        Args:
+            demonstrations: the expert data (optional only for methods with ``needs_demonstrations=False``).
+            env_id, env_kwargs: the environment to interact with and evaluate in (default: the
+                demonstrations'; without one there is no evaluation).
+            expert: the interactive expert for methods that query one (an illab ``Policy``, an SB3
+                model or a registered expert id such as ``"cartpole"``); ignored by the others.
+            eval_episodes: validation-stream episodes per evaluation (0 = none).
+            progress: tqdm progress bars.
+
+        Returns:
+            ``self``, trained.
+
+        Raises:
+            ValueError: missing demonstrations, environment or expert; observations of the wrong
+                shape; observation-only data for a method that needs actions; a bad ``eval_episodes``.
+            TypeError: data that is not demonstrations.
+        """
+        demos = self._check_demonstrations(demonstrations)
         if env_kwargs is None:
-            env_kwargs = _dataset_attr(dataset, "env_kwargs")
-        return env_id, dict(env_kwargs or {})
+            env_kwargs = demos.env_kwargs if demos is not None else {}
+        env = Env(env_id or (demos.env_id if demos is not None else None), dict(env_kwargs or {}))
+        if self.needs_env and not env.id:
+            raise ValueError(f"{type(self).__name__} interacts with the environment while it trains: pass env_id= "
+                             "(the demonstrations do not name one)")
+        if self.needs_expert:
+            if expert is None:
+                raise ValueError(f"{type(self).__name__}.fit needs expert=: an illab Policy, an SB3 model or an "
+                                 "expert id such as 'cartpole' (it labels the states the learner visits)")
+            expert = resolve_expert(expert)
+        self._env, self._eval_episodes = env, _as_int(eval_episodes, "eval_episodes", minimum=0)
+        self._last_eval, self._eval_seconds = None, 0.0
+        if demos is not None and not self.history.get("train_seconds"):  # first fit only
+            self._normalize(demos)
+        timer = Timer()
+        final_step = self._train(demos, env=env, expert=expert, progress=progress)
+        self._log(train_seconds=timer() - self._eval_seconds)
+        if self._last_eval != final_step:
+            self._evaluate(final_step)
+        self._select_best()
+        return self
+
+    @abc.abstractmethod
+    def _train(self, demos: Demonstrations | None, *, env: Env, expert: Any, progress: bool) -> int:
+        """The method itself: update the networks on ``demos`` (and by interacting with ``env`` /
+        querying ``expert`` if the method needs them); log with :meth:`_log`; optionally call
+        :meth:`_evaluate` at intermediate steps.
+
+        Returns:
+            the training step reached (in the method's unit: epochs, rounds, environment steps),
+            which labels the final evaluation.
+        """
+
+    def _check_demonstrations(self, data: Any) -> Demonstrations | None:
+        if data is None:
+            if self.needs_demonstrations:
+                raise ValueError(f"{type(self).__name__}.fit needs demonstrations: pass a BaselineDataset or "
+                                 "illab.demonstrations.Demonstrations")
+            return None
+        demos = as_demonstrations(data)
+        if tuple(demos.obs.shape[1:]) != tuple(self.observation_space.shape):
+            raise ValueError(f"the demonstrations' observations have shape {tuple(demos.obs.shape[1:])} but "
+                             f"{type(self).__name__} was built for {tuple(self.observation_space.shape)}; build it "
+                             "with from_dataset(demonstrations)")
+        if self.needs_actions and not demos.has_actions:
+            raise ValueError(f"{type(self).__name__} learns from (observation, action) pairs but these "
+                             "demonstrations are observation-only; use an observation-only method such as BCO")
+        if demos.has_actions and type(demos.action_space) is not type(self.action_space):
+            raise TypeError(f"the demonstrations' action space {demos.action_space} and the method's "
+                            f"{self.action_space} differ in kind; build the method with from_dataset(demonstrations)")
+        if not self.needs_actions and demos.next_obs is None:
+            raise ValueError(f"{type(self).__name__} learns from observation pairs (obs, next_obs): the "
+                             "demonstrations have no next_obs")
+        return demos
+
+    def _normalize(self, demos: Demonstrations) -> None:
+        """Fit the observation standardisation on the first ``fit``'s demonstrations (default: ``net``'s encoder)."""
+        self.net.encoder.fit_normalization(demos.obs)
 
     def _log(self, **values: Any) -> None:
         for k, v in values.items():
             self.history.setdefault(k, []).append(v)
 
-    def _evaluate(self, env_id: str | None, env_kwargs: dict, episodes: int, step: int) -> float | None:
-        """Validation-stream AER (never the test stream), logged under ``eval_*``."""
-        if not env_id or episodes <= 0:
+    def _evaluate(self, step: int) -> float | None:
+        """Validation-stream AER of the current weights (never the test stream), logged under
+        ``eval_*`` with ``eval_step=step``; remembers the best weights for :meth:`_select_best`.
+        ``None`` without an environment or with ``eval_episodes=0``."""
+        env, episodes = getattr(self, "_env", None), getattr(self, "_eval_episodes", 0)
+        self._last_eval = step
+        if env is None or not env.id or episodes <= 0:
             return None
-        from illab.evaluate import evaluate
-        res = evaluate(self, env_id, n_episodes=episodes, seed=self.seed, stream="validation",
-                       env_kwargs=env_kwargs, n_envs=min(16, episodes))
+        from illab.evaluate import evaluate  # evaluate plays policies and never imports methods
+        timer = Timer()
+        res = evaluate(self, env.id, n_episodes=episodes, seed=self.seed, stream="validation",
+                       env_kwargs=env.kwargs, n_envs=min(16, episodes))
         self._log(eval_step=int(step), eval_return=res.mean, eval_return_std=res.std)
         best = getattr(self, "_best", None)
         if best is None or res.mean >= best[0]:  # ties: the later (longer-trained) weights
             self._best = (res.mean, int(step), copy.deepcopy(self._state()))
+        self._eval_seconds += timer()
         return res.mean
 
     def _select_best(self) -> None:
         """Model selection on the validation stream: restore the weights with the highest
         validation AER among this ``fit``'s evaluations (ties: the later one) and log
-        ``selected_step``/``selected_return``. No evaluations (``eval_episodes=0`` or no
-        environment): the final weights stay."""
+        ``selected_step``/``selected_return``. No evaluations: the final weights stay."""
         best, self._best = getattr(self, "_best", None), None
         if best is None:
             return
@@ -466,7 +366,6 @@ class ILMethod:
             raise ValueError(f"{path} is not an illab method file: {err}") from err
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise ValueError(f"{path} is not an illab method file (format {FORMAT!r})")
-        from illab.methods import METHODS
         target = METHODS.get(payload["method"])
         if target is None:
             raise ValueError(f"{path} holds unknown method {payload['method']!r}; known: {sorted(METHODS)}")
@@ -485,7 +384,29 @@ class ILMethod:
 
 
 class ConfigBase:
-    """Mixin for ``<Name>Config`` dataclasses: ``from_dict`` (lists back to tuples) and validation."""
+    """Mixin for ``<Name>Config`` dataclasses: ``from_dict`` (lists back to tuples) and validation.
+
+    ``__post_init__`` checks every field against its annotation: ``int`` fields must be integers
+    (``epochs=2.5`` is refused, not truncated), ``float`` fields finite numbers, and
+    ``tuple[int, ...]`` layer widths positive integers. Subclasses call it first from their own
+    ``__post_init__``.
+    """
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            v, kind = getattr(self, f.name), str(f.type)
+            where = f"{type(self).__name__}.{f.name}"
+            if kind == "int":
+                object.__setattr__(self, f.name, _as_int(v, where))
+            elif kind == "float":
+                if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                        or not math.isfinite(v):
+                    raise ValueError(f"{where} must be a finite number, got {v!r}")
+            elif kind.startswith("tuple[int"):
+                v = (v,) if isinstance(v, (int, np.integer)) else tuple(v)
+                if not all(isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h > 0 for h in v):
+                    raise ValueError(f"{where} must be positive layer widths such as (64, 64), got {v!r}")
+                object.__setattr__(self, f.name, tuple(int(h) for h in v))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]):
@@ -501,6 +422,26 @@ class ConfigBase:
             v = getattr(self, n)
             if not v > 0:
                 raise ValueError(f"{type(self).__name__}.{n} must be > 0, got {v!r}")
+
+
+def _as_int(value: Any, name: str, minimum: int | None = None) -> int:
+    """``value`` as an int, refusing bools, non-integral floats and strings with a message naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating)) \
+            or (isinstance(value, (float, np.floating)) and not float(value).is_integer()):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def resolve_expert(expert: Any):
+    """An illab ``Policy`` from a Policy, an SB3 model or a registered expert id (``str``)."""
+    if isinstance(expert, str):
+        from illab import experts  # the registry of policies; it never imports methods
+        return experts.load(expert)
+    from illab.policy import as_policy
+    return as_policy(expert)
 
 
 class Timer:

@@ -29,8 +29,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from illab.methods.base import (ConfigBase, ILMethod, PolicyNet, Timer, dataset_arrays, fit_supervised,
-                                seeded_init, torch_threads, as_tensor_obs)
+from illab.demonstrations import Demonstrations
+from illab.fileio import torch_threads
+from illab.methods.base import ConfigBase, Env, ILMethod
+from illab.methods.networks import PolicyNet, as_tensor_obs, fit_supervised, seeded_init
 from illab.policy import RandomPolicy
 from illab.rollout import episodes_to_arrays, run_episodes
 from illab.seeds import episode_seeds, torch_seed
@@ -62,6 +64,7 @@ class BCOConfig(ConfigBase):
     """Adam L2 penalty."""
 
     def __post_init__(self):
+        super().__post_init__()
         self._check_positive("pre_demo_steps", "learning_rate", "batch_size", "epochs", "idm_epochs")
         if self.alpha < 0 or self.post_iterations < 0:
             raise ValueError("BCOConfig.alpha and post_iterations must be >= 0")
@@ -101,6 +104,8 @@ class BCO(ILMethod):
 
     name = "bco"
     config_class = BCOConfig
+    needs_actions = False
+    needs_env = True
 
     def _build(self) -> None:
         super()._build()
@@ -178,66 +183,43 @@ class BCO(ILMethod):
         self.history.setdefault("idm_loss", []).extend(losses)
 
     # -- fitting -----------------------------------------------------------------------------------
-    def fit(self, dataset: Any = None, *, env_id: str | None = None, env_kwargs: dict | None = None,
-            expert: Any = None, eval_episodes: int = 10, progress: bool = True) -> "BCO":
+    def _normalize(self, demos: Demonstrations) -> None:
+        self.net.encoder.fit_normalization(demos.obs)  # the IDM's own normalization is fitted on its data
+
+    def _train(self, demos: Demonstrations, *, env: Env, expert: Any, progress: bool) -> int:
         """Pre-demonstration interaction, IDM, inferred-action BC, then BCO(α) iterations.
 
-        Args:
-            dataset: state-only demonstrations with ``obs`` and ``next_obs`` (required).
-            env_id, env_kwargs: the environment to interact with (default: the dataset's).
-            expert: ignored (BCO never queries an expert).
-            eval_episodes: validation-stream episodes evaluated after BC and after every
-                post-demonstration iteration (``eval_step`` = environment steps used).
-            progress: tqdm progress bars.
-
-        Logs ``loss`` (policy, per epoch), ``idm_loss``, ``idm_accuracy`` (on the agent's own
-        latest interaction), ``inferred_accuracy`` (inferred vs. recorded demo actions, when the
-        dataset has actions — a diagnostic only), ``eval_*``.
-
-        Raises:
-            ValueError: no dataset, or no environment to interact with.
+        Uses only ``demos.obs``/``demos.next_obs``; ``demos.actions`` (if present) are compared
+        with the inferred ones for the ``inferred_accuracy`` diagnostic and never trained on.
+        Logs ``loss`` (policy, per epoch), ``idm_loss``, ``idm_accuracy`` (on the IDM's data),
+        ``idm_accuracy_on_policy`` (on the agent's newest transitions, before training on them),
+        ``inferred_accuracy``, ``eval_*`` (``eval_step`` = environment steps used) after every iteration.
         """
-        if dataset is None:
-            raise ValueError("BCO.fit needs a dataset of state-only demonstrations (obs, next_obs)")
-        demo = dataset_arrays(dataset, ("obs", "next_obs"))
-        true_actions = getattr(dataset, "actions", None) if not isinstance(dataset, dict) else dataset.get("actions")
-        env_id, env_kwargs = self._env(dataset, env_id, env_kwargs)
-        if not env_id:
-            raise ValueError("BCO interacts with the environment to learn its inverse dynamics: pass env_id= "
-                             "(the dataset has no env_id)")
-        if tuple(demo["obs"].shape[1:]) != tuple(self.observation_space.shape):
-            raise ValueError(f"dataset observations have shape {tuple(demo['obs'].shape[1:])} but the method was "
-                             f"built for {tuple(self.observation_space.shape)}; build it with from_dataset(dataset)")
         cfg = self.config
         idm_gen = torch.Generator().manual_seed(torch_seed(self.seed, "bco-idm-batches"))
         pol_gen = torch.Generator().manual_seed(torch_seed(self.seed, "bco-batches"))
-        timer = Timer()
-
         random = RandomPolicy(self.action_space, seed=torch_seed(self.seed, "bco-random"),
                               observation_space=self.observation_space)
-        data = self.interact(random, cfg.pre_demo_steps, env_id, env_kwargs)
+        data = self.interact(random, cfg.pre_demo_steps, env.id, env.kwargs)  # 1. pre-demonstration play
         self._idm_data = data
-        self.net.encoder.fit_normalization(demo["obs"])
         post_steps = int(round(cfg.alpha * cfg.pre_demo_steps))
         for it in range(cfg.post_iterations + 1):
-            if it > 0:
-                new = self.interact(self, post_steps, env_id, env_kwargs, deterministic=False)
+            if it > 0:  # BCO(α): play the current policy, add its transitions to the IDM's data
+                new = self.interact(self, post_steps, env.id, env.kwargs, deterministic=False)
                 self._log(idm_accuracy_on_policy=self.idm_accuracy(new["obs"], new["actions"], new["next_obs"]))
                 data = {k: np.concatenate([data[k], new[k]]) for k in data}
                 self._idm_data = data
-            self._train_idm(data, idm_gen, progress)
+            self._train_idm(data, idm_gen, progress)  # 2. inverse dynamics model
             self._log(idm_accuracy=self.idm_accuracy(data["obs"], data["actions"], data["next_obs"]))
-            inferred = self.infer_actions(demo["obs"], demo["next_obs"])
-            if true_actions is not None:
-                self._log(inferred_accuracy=self.idm_accuracy(demo["obs"], true_actions, demo["next_obs"]))
-            losses = fit_supervised(self.net, self.codec, demo["obs"], inferred, epochs=cfg.epochs,
+            inferred = self.infer_actions(demos.obs, demos.next_obs)
+            if demos.has_actions:
+                self._log(inferred_accuracy=self.idm_accuracy(demos.obs, demos.actions, demos.next_obs))
+            losses = fit_supervised(self.net, self.codec, demos.obs, inferred, epochs=cfg.epochs,  # 3. BC
                                     batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
                                     weight_decay=cfg.weight_decay, generator=pol_gen, progress=progress,
                                     desc=f"BCO policy {it}")
             self.history.setdefault("loss", []).extend(losses)
-            self._evaluate(env_id, env_kwargs, eval_episodes, self.interaction_steps)
+            self._evaluate(self.interaction_steps)
             if post_steps == 0:
                 break
-        self._log(train_seconds=timer())
-        self._select_best()
-        return self
+        return self.interaction_steps

@@ -20,12 +20,14 @@ first round is plain expert data. The cost grows only ``O(εT)`` with the horizo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 
-from illab.methods.base import ConfigBase, ILMethod, Timer, dataset_arrays, fit_supervised, torch_threads
+from illab.demonstrations import Demonstrations
+from illab.fileio import torch_threads
+from illab.methods.base import ConfigBase, Env, ILMethod, resolve_expert  # noqa: F401 (resolve_expert: re-export)
+from illab.methods.networks import fit_supervised
 from illab.policy import Policy
 from illab.rollout import episodes_to_arrays, run_episodes
 from illab.seeds import episode_seeds, torch_seed
@@ -55,6 +57,7 @@ class DAggerConfig(ConfigBase):
     """Adam L2 penalty."""
 
     def __post_init__(self):
+        super().__post_init__()
         self._check_positive("rounds", "episodes_per_round", "learning_rate", "batch_size", "epochs")
         if self.beta_schedule not in ("exponential", "linear"):
             raise ValueError(f"beta_schedule must be 'exponential' or 'linear', got {self.beta_schedule!r}")
@@ -92,15 +95,6 @@ class MixturePolicy:
         return actions
 
 
-def resolve_expert(expert: Any) -> Policy:
-    """An illab ``Policy`` from a Policy, an SB3 model or a registered expert id (``str``)."""
-    if isinstance(expert, str):
-        from illab import experts
-        return experts.load(expert)
-    from illab.policy import as_policy
-    return as_policy(expert)
-
-
 class DAgger(ILMethod):
     """DAgger (Ross, Gordon & Bagnell 2011, arXiv 1011.0686) with a β schedule.
 
@@ -115,66 +109,51 @@ class DAgger(ILMethod):
 
     name = "dagger"
     config_class = DAggerConfig
+    needs_demonstrations = False
+    needs_env = True
+    needs_expert = True
 
     def _build(self) -> None:
         super()._build()
         self.aggregate: dict[str, np.ndarray] | None = None
         self.expert_queries = 0
 
-    def fit(self, dataset: Any = None, *, env_id: str | None = None, env_kwargs: dict | None = None,
-            expert: Any = None, eval_episodes: int = 10, progress: bool = True) -> "DAgger":
-        """Run ``config.rounds`` DAgger rounds.
+    def _normalize(self, demos: Demonstrations) -> None:
+        pass  # fitted on the first aggregate D in _train_policy (demonstrations, or round 0's states)
 
-        Args:
-            dataset: optional initial demonstrations (``obs``, ``actions``). With one, the policy
-                is first trained on it and round ``i`` uses ``β_{i+1}``; without, round 0 uses
-                ``β_0 = 1`` (pure expert play).
-            env_id, env_kwargs: the environment (default: the dataset's).
-            expert: the interactive expert (required).
-            eval_episodes: validation-stream episodes after every round (``eval_step`` = round).
-            progress: tqdm progress bar over rounds.
+    def _train(self, demos: Demonstrations | None, *, env: Env, expert: Policy, progress: bool) -> int:
+        """Run ``config.rounds`` DAgger rounds (``eval_step`` = round).
 
-        Logs ``loss`` (per epoch), ``beta`` and ``transitions`` (size of D) per round, ``eval_*``.
-
-        Raises:
-            ValueError: no expert, or no environment.
+        With demonstrations the policy is first trained on them and round ``i`` uses ``β_{i+1}``;
+        without, round 0 uses ``β_0 = 1`` (pure expert play). Logs ``loss`` (per epoch), ``beta``
+        and ``transitions`` (size of D) per round, ``eval_*``.
         """
-        if expert is None:
-            raise ValueError("DAgger.fit needs expert=: an illab Policy, an SB3 model or an expert id such as "
-                             "'cartpole' (it labels the states the learner visits)")
-        env_id, env_kwargs = self._env(dataset, env_id, env_kwargs)
-        if not env_id:
-            raise ValueError("DAgger.fit needs env_id= (the environment the learner plays in)")
-        expert = resolve_expert(expert)
         cfg = self.config
         gen = torch.Generator().manual_seed(torch_seed(self.seed, "dagger-batches"))
         opt = torch.optim.Adam(self.net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         env_base = torch_seed(self.seed, "dagger-env")
-        timer = Timer()
         offset = 0
-        if dataset is not None:
-            self.aggregate = dataset_arrays(dataset, ("obs", "actions"))
-            self._train(gen, opt)
+        if demos is not None:
+            self.aggregate = {"obs": demos.obs, "actions": demos.actions}
+            self._train_policy(gen, opt)
             offset = 1
         from tqdm.auto import trange
         for r in trange(cfg.rounds, desc="DAgger", disable=not progress):
             b = beta(r + offset, cfg)
             mixture = MixturePolicy(expert, self, b, seed=torch_seed(self.seed, f"dagger-mix-{r}"))
             seeds = episode_seeds(env_base, cfg.episodes_per_round, "demonstrations", start=r * cfg.episodes_per_round)
-            eps = run_episodes(mixture, env_id, seeds, env_kwargs=env_kwargs, n_envs=min(16, len(seeds)))
+            eps = run_episodes(mixture, env.id, seeds, env_kwargs=env.kwargs, n_envs=min(16, len(seeds)))
             obs = episodes_to_arrays(eps)["obs"]
-            labels = self._label(expert, obs)
+            labels = self._label(expert, obs)  # the expert labels every state the mixture visited
             if self.aggregate is None:
                 self.aggregate = {"obs": obs, "actions": labels}
             else:
                 self.aggregate = {"obs": np.concatenate([self.aggregate["obs"], obs]),
                                   "actions": np.concatenate([np.asarray(self.aggregate["actions"]), labels])}
-            self._train(gen, opt)
+            self._train_policy(gen, opt)
             self._log(beta=b, transitions=len(self.aggregate["obs"]))
-            self._evaluate(env_id, env_kwargs, eval_episodes, r + 1)
-        self._log(train_seconds=timer())
-        self._select_best()
-        return self
+            self._evaluate(r + 1)
+        return cfg.rounds
 
     def _label(self, expert: Policy, obs: np.ndarray) -> np.ndarray:
         self.expert_queries += len(obs)
@@ -182,7 +161,7 @@ class DAgger(ILMethod):
             return np.concatenate([np.asarray(expert.predict(obs[i:i + 4096], deterministic=True)[0])
                                for i in range(0, len(obs), 4096)])
 
-    def _train(self, gen: torch.Generator, opt: torch.optim.Optimizer) -> None:
+    def _train_policy(self, gen: torch.Generator, opt: torch.optim.Optimizer) -> None:
         if not self.history.get("loss"):
             self.net.encoder.fit_normalization(self.aggregate["obs"])
         cfg = self.config

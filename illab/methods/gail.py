@@ -30,8 +30,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from illab.methods.base import (ActionCodec, ConfigBase, Encoder, ILMethod, Timer, as_tensor_obs, dataset_arrays,
-                                mlp, seeded_init, torch_threads)
+from illab.demonstrations import Demonstrations
+from illab.fileio import torch_threads
+from illab.methods.base import ConfigBase, Env, ILMethod
+from illab.methods.networks import ActionCodec, Encoder, as_tensor_obs, mlp, seeded_init
 from illab.policy import _batch, _finish_actions
 from illab.seeds import torch_seed
 
@@ -74,6 +76,7 @@ class GAILConfig(ConfigBase):
     """Evaluate on validation-stream episodes every this many rollouts (0 = only at the end)."""
 
     def __post_init__(self):
+        super().__post_init__()
         self._check_positive("total_timesteps", "n_envs", "n_steps", "batch_size", "n_epochs", "learning_rate",
                              "disc_learning_rate", "disc_batch_size", "disc_epochs")
         if self.reward not in ("gail", "airl"):
@@ -126,6 +129,7 @@ class GAIL(ILMethod):
 
     name = "gail"
     config_class = GAILConfig
+    needs_env = True
 
     def _build(self) -> None:
         from stable_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy
@@ -211,49 +215,27 @@ class GAIL(ILMethod):
         self._log(disc_loss=float(np.mean(losses)), disc_expert=float(d_exp), disc_policy=float(d_pol))
 
     # -- fitting -------------------------------------------------------------------------------------
-    def fit(self, dataset: Any = None, *, env_id: str | None = None, env_kwargs: dict | None = None,
-            expert: Any = None, eval_episodes: int = 10, progress: bool = True) -> "GAIL":
-        """Adversarial training for ``config.total_timesteps`` environment steps.
+    def _normalize(self, demos: Demonstrations) -> None:
+        self.disc.encoder.fit_normalization(demos.obs)  # PPO's policy sees raw observations, as in SB3
 
-        Args:
-            dataset: expert demonstrations with ``obs`` and ``actions`` (required).
-            env_id, env_kwargs: the environment (default: the dataset's).
-            expert: ignored (GAIL learns from the fixed demonstrations only).
-            eval_episodes: validation-stream episodes every ``config.eval_every`` rollouts and at
-                the end (``eval_step`` = environment steps).
-            progress: a tqdm progress bar over environment steps (with the mean D on expert/learner pairs).
+    def _train(self, demos: Demonstrations, *, env: Env, expert: Any, progress: bool) -> int:
+        """Adversarial training for ``config.total_timesteps`` environment steps (``eval_step`` =
+        environment steps; evaluations every ``config.eval_every`` rollouts and at the end).
 
         Logs per rollout: ``disc_loss``, ``disc_expert`` / ``disc_policy`` (mean ``D`` on expert /
         learner pairs — both tend to 0.5 as the learner improves), ``reward`` (mean discriminator
         reward), ``true_return`` (mean environment return of the episodes finished so far, for
         monitoring only), ``steps``; plus ``eval_*``.
-
-        Raises:
-            ValueError: no dataset or no environment.
         """
-        if dataset is None:
-            raise ValueError("GAIL.fit needs a dataset of expert demonstrations (obs, actions)")
-        demo = dataset_arrays(dataset, ("obs", "actions"))
-        env_id, env_kwargs = self._env(dataset, env_id, env_kwargs)
-        if not env_id:
-            raise ValueError("GAIL.fit needs env_id= (the generator is trained by RL in the environment)")
-        if tuple(demo["obs"].shape[1:]) != tuple(self.observation_space.shape):
-            raise ValueError(f"dataset observations have shape {tuple(demo['obs'].shape[1:])} but the method was "
-                             f"built for {tuple(self.observation_space.shape)}; build it with from_dataset(dataset)")
-        if not self.history.get("disc_loss"):
-            self.disc.encoder.fit_normalization(demo["obs"])
+        demo = {"obs": demos.obs, "actions": demos.actions}
         self._rng = np.random.default_rng(torch_seed(self.seed, "gail-expert-samples"))
         self._disc_gen = torch.Generator().manual_seed(torch_seed(self.seed, "gail-disc-batches"))
         self._disc_opt = torch.optim.Adam(self.disc.parameters(), lr=self.config.disc_learning_rate)
-        timer = Timer()
         with _preserve_global_rngs(), torch_threads(1):
-            self._learn(demo, env_id, env_kwargs, eval_episodes, progress)
-        self._log(train_seconds=timer())
-        self._evaluate(env_id, env_kwargs, eval_episodes, self.history["steps"][-1])
-        self._select_best()
-        return self
+            self._learn(demo, env.id, env.kwargs, progress)
+        return self.history["steps"][-1]
 
-    def _learn(self, demo, env_id, env_kwargs, eval_episodes, progress) -> None:
+    def _learn(self, demo, env_id, env_kwargs, progress) -> None:
         from stable_baselines3 import PPO
         from stable_baselines3.common.callbacks import BaseCallback
         from stable_baselines3.common.env_util import make_vec_env
@@ -301,7 +283,7 @@ class GAIL(ILMethod):
                                     D_learner=f"{method.history['disc_policy'][-1]:.2f}")
                 k = len(method.history["steps"])
                 if cfg.eval_every and k % cfg.eval_every == 0:
-                    method._evaluate(env_id, env_kwargs, eval_episodes, self.model.num_timesteps)
+                    method._evaluate(self.model.num_timesteps)
 
         venv = make_vec_env(env_id, n_envs=cfg.n_envs, seed=sb3_seed, env_kwargs=env_kwargs)
         venv = DiscriminatorReward(venv)
