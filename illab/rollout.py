@@ -12,14 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-import threading
 
 import gymnasium as gym
 import numpy as np
-import torch
 
-from illab.demonstrations import concatenate_episodes as episodes_to_arrays  # noqa: F401 (re-export)
+from illab.demonstrations import concatenate_episodes as episodes_to_arrays
+from illab.fileio import torch_threads
 from illab.policy import Policy
+
+__all__ = ["Episode", "episodes_to_arrays", "make_env", "run_episodes"]
 
 
 @dataclass
@@ -95,15 +96,11 @@ def run_episodes(policy: Policy, env_id: str, seeds: Sequence[int], *, n_envs: i
     make_env(env_id, env_kwargs).close()  # clear error for a bad id before building n copies
     envs = gym.vector.SyncVectorEnv([lambda: make_env(env_id, env_kwargs) for _ in range(n)],
                                     autoreset_mode=gym.vector.AutoresetMode.DISABLED)
-    threads = torch.get_num_threads()
-    if threading.current_thread() is threading.main_thread():
-        torch.set_num_threads(1)  # small batches: intra-op threads only add synchronisation cost
     try:
-        return _lockstep(policy, envs, seeds, record, deterministic, on_episode)
+        with torch_threads(1):  # small batches: intra-op threads only add synchronisation cost
+            return _lockstep(policy, envs, seeds, record, deterministic, on_episode)
     finally:
         envs.close()
-        if threading.current_thread() is threading.main_thread():
-            torch.set_num_threads(threads)
 
 
 def _lockstep(policy, envs, seeds, record, deterministic, on_episode):
