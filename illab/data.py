@@ -189,6 +189,19 @@ class BaselineDataset(Dataset):
             item = item + (_tensor(self.rewards[i]), torch.tensor(bool(self.terminated[i])))
         return self.transform(item) if self.transform else item
 
+    def __getitems__(self, indices: Sequence[int]) -> list[tuple]:
+        """A whole ``DataLoader`` batch at once (torch calls this instead of ``__getitem__`` per item):
+        one fancy-indexed read per array instead of one per item, then per-item views for the
+        collate function. Same items as ``[self[i] for i in indices]``."""
+        if self.transform is not None:
+            return [self[i] for i in indices]
+        idx = np.asarray(indices, dtype=np.int64)
+        cols = [torch.from_numpy(self.obs[idx]), torch.from_numpy(self.actions[idx]),
+                torch.from_numpy(self.next_obs[idx])]
+        if self.return_reward:
+            cols += [torch.from_numpy(self.rewards[idx]), torch.from_numpy(self.terminated[idx])]
+        return list(zip(*(c.unbind(0) for c in cols)))
+
     @property
     def average_return(self) -> float:
         """Mean undiscounted return of the split's episodes."""
