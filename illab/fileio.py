@@ -7,12 +7,14 @@ goes through :func:`atomic_write`: the bytes go to a hidden temp file in the sam
 old file or the new one, never a mix; the temp file is removed on failure, and
 :func:`remove_stale_temps` clears those left by a process that was killed outright.
 
-:func:`torch_threads` is the single place that sets torch's intra-op thread count.
+:func:`torch_threads` is the single place that sets torch's intra-op thread count;
+:func:`sha256` is the one file digest (bundled experts' cards, Hub pins).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import threading
 from pathlib import Path
@@ -114,3 +116,16 @@ def torch_threads(n: int = 1) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 digest (64 lowercase hex characters) of the file at ``path``, read in 1 MiB chunks.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -12,7 +12,6 @@ Existing files are only replaced when the new expert is at least as good (or ``-
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -20,6 +19,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from illab.fileio import sha256
 
 BUNDLED = Path(__file__).parent / "bundled"
 
@@ -40,15 +41,6 @@ def _hyperparams(spec):
             pk["activation_fn"] = getattr(nn, pk["activation_fn"])
         hp["policy_kwargs"] = pk
     return hp
-
-
-def sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _policy(model, venv):
