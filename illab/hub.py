@@ -11,6 +11,7 @@ trained with ``VecNormalize``, ``vec_normalize.pkl`` (the observation statistics
 """
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,10 +75,17 @@ class HubFiles:
     vec_normalize: Path | None
 
 
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
 def _fetch(repo_id: str, filename: str, revision: str | None, cache_dir) -> Path:
     from huggingface_hub import hf_hub_download
+    # HF_HUB_OFFLINE / HF_HUB_CACHE are read at each call (huggingface_hub reads them once, at import)
+    cache_dir = cache_dir if cache_dir is not None else os.environ.get("HF_HUB_CACHE") or None
     try:
-        return Path(hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir))
+        return Path(hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir,
+                                    local_files_only=_offline()))
     except Exception as e:  # offline and not cached, missing file, no network, unknown revision
         raise HubUnavailableError(f"could not get {repo_id}/{filename}"
                                   + (f" at revision {revision}" if revision else "")
