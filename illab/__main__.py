@@ -7,6 +7,8 @@ Commands::
     illab train bc data/cartpole.npz --n-episodes 80 --seed 0 --out runs/bc.pt
     illab evaluate runs/bc.pt --episodes 100 --seed 0     # a trained model (reads runs/bc.json)
     illab evaluate cartpole                               # or an expert id
+    illab collect td3-Hopper-v3 --episodes 10             # a Hub expert (rl-baselines3-zoo, read safely)
+    illab evaluate hopper --source hub                    # the zoo model of a bundled id
     illab run cartpole                                    # collect 100 → BC → test-stream evaluation → table
     illab benchmark --envs cartpole acrobot --methods bc gail --seeds 3 --out results/ [--quick]
     illab course --out runs/course                        # execute every notebook headless, timed
@@ -80,8 +82,9 @@ def cmd_experts(args) -> int:
 
 def cmd_collect(args) -> int:
     from illab.controller import collect
-    from illab import datafile
-    path = collect(args.expert_id, args.episodes, args.out, seed=args.seed, threads=args.threads,
+    from illab import datafile, experts
+    expert_id = experts.resolve(args.expert_id, args.source)  # e.g. hopper --source hub → ppo-Hopper-v3
+    path = collect(expert_id, args.episodes, args.out, seed=args.seed, threads=args.threads,
                    overwrite=args.overwrite, progress=not args.quiet)
     card = datafile.read_card(path)
     print(f"{path}: {card.get('episodes')} episodes, {card.get('transitions')} transitions, "
@@ -125,8 +128,8 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _load_model(target: str):
-    """``(policy, env_id, env_kwargs, expert_id, label)`` for a model file or an expert id."""
+def _load_model(target: str, source: str | None = None):
+    """``(policy, env_id, env_kwargs, expert_id, label)`` for a model file or an expert id (from ``source``)."""
     from illab import experts
     p = Path(target)
     if p.exists():
@@ -139,16 +142,17 @@ def _load_model(target: str):
         return METHODS[meta["method"]].load(p), meta["env_id"], meta.get("env_kwargs") or {}, meta.get("expert_id"), \
             f"{meta['method']} ({p.name})"
     try:
-        e = experts.get(target)
+        served = experts.resolve(target, source)
     except KeyError as err:
         raise CLIError(f"{target!r} is neither a model file nor an expert id: {err.args[0]}") from None
-    return experts.load(target), e.env_id, e.env_kwargs, target, f"expert {target}"
+    e = experts.get(served)
+    return experts.load(served, source), e.env_id, e.env_kwargs, served, f"expert {served}"
 
 
 def cmd_evaluate(args) -> int:
     from illab import experts
     from illab.evaluate import evaluate
-    policy, env_id, env_kwargs, expert_id, label = _load_model(args.target)
+    policy, env_id, env_kwargs, expert_id, label = _load_model(args.target, args.source)
     res = evaluate(policy, env_id, n_episodes=args.episodes, seed=args.seed, stream="test", env_kwargs=env_kwargs)
     perf = "—"
     if expert_id is not None:
@@ -276,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="base seed of the demonstrations stream")
     s.add_argument("--out", default="data")
     s.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
+    s.add_argument("--source", choices=("bundled", "hub"), default=None,
+                   help="the expert's weights: bundled, or the zoo model on the Hugging Face Hub (default: "
+                        "bundled when the id has them)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_collect)
 
@@ -294,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("target", help="a model file from `illab train`, or an expert id")
     s.add_argument("--episodes", type=int, default=100)
     s.add_argument("--seed", type=int, default=0, help="base seed of the test stream")
+    s.add_argument("--source", choices=("bundled", "hub"), default=None,
+                   help="for an expert id: bundled weights or the zoo model on the Hugging Face Hub")
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("run", help="collect → BC → leakage-checked test evaluation, printed as a table")
@@ -336,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse ``argv`` (default ``sys.argv[1:]``), run the command, return the exit status."""
+    from illab.hub import HubUnavailableError
     args = build_parser().parse_args(argv)
     if args.command not in ("course", "experts"):
         # small networks + a busy CPU: one torch thread is much faster (OpenMP threads spin) and
@@ -344,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(int(os.environ.get("ILLAB_TORCH_THREADS", "1")))
     try:
         return args.func(args)
-    except (CLIError, KeyError, ValueError, FileNotFoundError, FileExistsError) as err:
+    except (CLIError, KeyError, ValueError, FileNotFoundError, FileExistsError, HubUnavailableError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
         print(f"illab {args.command}: error: {msg}", file=sys.stderr)
         return 1

@@ -37,10 +37,21 @@ def test_sha256_mismatch_is_a_clear_error(tmp_path):
 
 
 def test_hub_offline_not_cached_names_bundled_alternative(monkeypatch, tmp_path):
-    from illab import hub
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(RuntimeError, match=r"illab.experts.load\('cartpole'\)"):
-        hub.load_expert(E.get("cartpole"), cache_dir=tmp_path)
+        E.load("cartpole", source="hub", cache_dir=tmp_path)
+
+
+def test_unpinned_file_is_loaded_without_unpickling_and_acts_like_the_pinned_load(tmp_path):
+    import numpy as np
+    base = E.get("pendulum")
+    trusted = E.load_file(base.path, base.algo, sha256=base.sha256)
+    with pytest.raises(ValueError, match="env_id"):
+        E.load_file(base.path, base.algo)
+    safe = E.load_file(base.path, base.algo, env_id=base.env_id)
+    assert type(safe.model).__name__ == "LoadedModel" and type(trusted.model).__name__ == "SAC"
+    obs = np.random.default_rng(0).uniform(-1, 1, size=(16, 3)).astype(np.float32)
+    np.testing.assert_array_equal(safe.predict(obs)[0], trusted.predict(obs)[0])
 
 
 def test_scripted_experts_beat_random_and_their_reference_returns_reproduce():
