@@ -302,3 +302,25 @@ def test_old_zoo_env_ids_map_to_current_versions():
         assert hub.map_env_id("LunarLander-v2") == "LunarLander-v3"
     with pytest.warns(UserWarning):
         assert hub.map_env("Ant-v3") == ("Ant-v4", {"use_contact_forces": True})
+
+
+def test_benchmark_takes_a_hub_expert_once_its_reference_returns_are_measured(tmp_path, monkeypatch):
+    """The bundled SAC Pendulum zip served as the zoo repo ``sb3/sac-Pendulum-v1`` (a real expert)."""
+    import dataclasses
+    from illab import benchmark
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(_cache(tmp_path / "hub", "sb3/sac-Pendulum-v1",
+                                                   {"sac-Pendulum-v1.zip": experts.get("pendulum").path})))
+    base = experts.get("sac-Pendulum-v1")
+    try:
+        with pytest.raises(ValueError, match="measure_reference_returns"):
+            benchmark.run(["sac-Pendulum-v1"], ["bc"], seeds=1, out=tmp_path / "out", quick=True, progress=False)
+        rand, exp = experts.measure_reference_returns("sac-Pendulum-v1", n_episodes=10)
+        assert exp[0] > base.threshold > rand[0]
+        res = benchmark.run(["sac-Pendulum-v1"], ["dagger"], seeds=1, out=tmp_path / "out", quick=True,
+                            progress=False, data_dir=tmp_path / "data")
+        assert [r["expert_id"] for r in res.summary] == ["sac-Pendulum-v1"]
+        assert res.summary[0]["perf_mean"] > 0.5  # DAgger queried the Hub expert
+    finally:
+        experts.unregister(base.id)
+        experts.register(base.id, base)
