@@ -324,3 +324,24 @@ def test_benchmark_takes_a_hub_expert_once_its_reference_returns_are_measured(tm
     finally:
         experts.unregister(base.id)
         experts.register(base.id, base)
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_vec_normalize_reader_takes_every_pickle_protocol_and_seeded_space_generators(tmp_path, protocol):
+    import pickle
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+    from illab.experts import safe_sb3
+    from illab.rollout import make_env
+
+    venv = VecNormalize(DummyVecEnv([lambda: make_env("Pendulum-v1")]), clip_obs=5.0)
+    venv.obs_rms.mean, venv.obs_rms.var = np.array([0.1, -0.2, 0.3]), np.array([1.5, 2.5, 3.5])
+    venv.observation_space.seed(1)  # a pickled numpy Generator inside the space
+    venv.action_space._np_random = np.random.RandomState(0)  # and a legacy RandomState
+    path = tmp_path / "vec_normalize.pkl"
+    path.write_bytes(pickle.dumps(venv, protocol=protocol))
+    stats = safe_sb3.read_vec_normalize(path, (3,))
+    np.testing.assert_array_equal(stats.mean, venv.obs_rms.mean)
+    np.testing.assert_array_equal(stats.var, venv.obs_rms.var)
+    assert (stats.clip_obs, stats.epsilon) == (5.0, venv.epsilon)
+    with pytest.raises(RefusedFileError, match="do not match"):
+        safe_sb3.read_vec_normalize(path, (4,))

@@ -235,8 +235,10 @@ class InertRecord:
         self.state = state
 
 
-_NUMPY = {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")} | {
-    (m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray") for n in ("_reconstruct", "scalar")}
+_NUMPY = {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"), ("builtins", "bytes"),
+          ("__builtin__", "bytes")} | {
+    (m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray") for n in ("_reconstruct", "scalar")} | {
+    (m, "_frombuffer") for m in ("numpy.core.numeric", "numpy._core.numeric")}  # pickle protocol 5 arrays
 _INERT_CLASSES = {
     ("stable_baselines3.common.vec_env.vec_normalize", "VecNormalize"),
     ("stable_baselines3.common.running_mean_std", "RunningMeanStd"),
@@ -257,9 +259,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return InertRecord
         if module.split(".")[0] in ("gym", "gymnasium") and ".spaces" in module and name in _SPACES:
             return InertRecord  # the pickled gym/gymnasium space: shapes are taken from the env instead
-        if module.startswith("numpy.random") and (name.startswith("__") or name in (
-                "PCG64", "MT19937", "Philox", "SFC64", "Generator", "RandomState")):
-            return InertRecord  # a space's random generator: never needed to act
+        if module == "numpy.random" or module.startswith("numpy.random."):
+            return InertRecord  # a space's random generator (Generator, RandomState, SeedSequence, ...): unused
         raise pickle.UnpicklingError(f"global {module}.{name} is not admitted (only numpy arrays, VecNormalize "
                                      "statistics and space classes are)")
 
