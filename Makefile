@@ -5,6 +5,8 @@ PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# make benchmark runs cells on every core (override: make benchmark WORKERS=1)
+WORKERS ?= $(shell nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 1)
 
 .PHONY: setup course test benchmark experts clean-outputs
 
@@ -27,7 +29,7 @@ test: setup
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env $(PYTEST_ARGS)
 
 benchmark: setup
-	$(BIN)/python -m illab benchmark --out results/ --markdown BENCHMARKS.md
+	$(BIN)/python -m illab benchmark --out results/ --markdown BENCHMARKS.md --workers $(WORKERS)
 
 experts: setup
 	$(BIN)/python -m illab.experts.train cartpole acrobot mountaincar pendulum mountaincar-continuous \

@@ -192,12 +192,21 @@ def cmd_run(args) -> int:
 
 def cmd_benchmark(args) -> int:
     from illab import benchmark
-    res = benchmark.run(args.envs, args.methods, seeds=args.seeds, out=args.out, quick=args.quick,
-                        episodes=args.episodes, test_episodes=args.test_episodes, base_seed=args.seed,
-                        markdown=args.markdown, data_dir=args.data, threads=args.threads,
-                        report_only=args.report_only, progress=not args.quiet,
-                        configs=json.loads(args.configs) if args.configs else None,
-                        command=" ".join(["python -m illab"] + [shlex.quote(a) for a in sys.argv[1:]]))
+    common = dict(seeds=args.seeds, out=args.out, quick=args.quick, test_episodes=args.test_episodes,
+                  base_seed=args.seed, data_dir=args.data, threads=args.threads, report_only=args.report_only,
+                  progress=not args.quiet, configs=json.loads(args.configs) if args.configs else None,
+                  command=" ".join(["python -m illab"] + [shlex.quote(a) for a in sys.argv[1:]]),
+                  workers=args.workers, scheduler=args.scheduler)
+    if args.demos:
+        runs = benchmark.sweep(args.demos, args.envs, args.methods, **common)
+        rows = [[n, a["method"], a["n_runs"], f"{a['perf_mean']:.3f}", f"{a['perf_iqm']:.3f}"]
+                for n, r in sorted(runs.items()) for a in r.aggregate]
+        print(_table(rows, ["demonstrations", "method", "runs", "mean perf.", "IQM perf."]))
+        failed = sum(len(r.failed) for r in runs.values())
+        print(f"\ntables in {args.out}/demos/n*/ ; plot: {args.out}/demos.png (linked from the report rendered "
+              f"from {args.out}/, e.g. with --report-only)")
+        return 1 if failed else 0
+    res = benchmark.run(args.envs, args.methods, episodes=args.episodes, markdown=args.markdown, **common)
     rows = [[r["env_id"], r["method"], r["n_seeds"], _pm(r["aer_mean"], r["aer_std"]),
              _pm(r["perf_mean"], r["perf_std"], 3)] for r in res.summary]
     print(_table(rows, ["environment", "method", "seeds", "AER", "normalized performance"]))
@@ -208,6 +217,10 @@ def cmd_benchmark(args) -> int:
     if res.missing:
         print(f"\n{len(res.missing)} cell(s) missing; re-run without --report-only to finish them")
     print(f"\ntables in {res.out}/ ; Markdown: {res.markdown}")
+    if res.failed:
+        print(f"{len(res.failed)} cell(s) failed (tracebacks above and in provenance.json); re-run to retry them",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -330,6 +343,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", default=None, help="dataset folder (default <out>/data)")
     s.add_argument("--configs", default=None, help='JSON per-method config overrides, e.g. \'{"bc": {"epochs": 5}}\'')
     s.add_argument("--report-only", action="store_true", help="only rebuild the tables from finished cells")
+    s.add_argument("--workers", type=int, default=None,
+                   help="run cells on N local worker processes (default 1: in this process; "
+                        "`make benchmark` uses every core)")
+    s.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run cells on a dask.distributed cluster, e.g. tcp://10.0.0.5:8786 (--data on shared storage)")
+    s.add_argument("--demos", type=int, nargs="+", default=None, metavar="N",
+                   help="sweep the number of demonstrations, e.g. --demos 1 5 10 25 100 (tables in <out>/demos/, "
+                        "plot <out>/demos.png)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_benchmark)
 
