@@ -239,6 +239,123 @@ def test_bad_input_is_refused_with_clear_errors(tmp_path):
         _run(tmp_path, methods=["bc-typo"])
 
 
+class Failing(NearestNeighbour):
+    """Raises while training seed index 1 (a cell that crashes)."""
+
+    @classmethod
+    def from_dataset(cls, dataset, config=None, seed=0):
+        if seed == benchmark.train_seed(0, "cartpole", "boom", 1):
+            raise RuntimeError("cell exploded on purpose")
+        return cls(dataset, seed)
+
+
+class Recording(NearestNeighbour):
+    """Records the order in which cells train."""
+
+    order: list = []
+
+    @classmethod
+    def from_dataset(cls, dataset, config=None, seed=0):
+        cls.order.append(seed)
+        return cls(dataset, seed)
+
+
+def test_cells_on_an_executor_give_the_same_csvs_as_in_process(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+    _run(tmp_path / "inline", seeds=3)
+    with ThreadPoolExecutor(2) as ex:
+        res = _run(tmp_path / "pool", seeds=3, executor=ex, data_dir=tmp_path / "inline" / "data")
+    for name in ("results.csv", "summary.csv", "aggregate.csv"):
+        assert (tmp_path / "inline" / name).read_bytes() == (tmp_path / "pool" / name).read_bytes(), name
+    assert len(list((tmp_path / "pool" / "cells").glob("*.json"))) == 3 and not res.failed
+    assert json.loads((tmp_path / "pool" / "provenance.json").read_text())["executor"] == "ThreadPoolExecutor"
+
+
+def test_a_failing_cell_is_reported_and_does_not_stop_the_others(tmp_path, capsys):
+    from concurrent.futures import ThreadPoolExecutor
+    reg = {"boom": Failing, "nn": NearestNeighbour}
+    with ThreadPoolExecutor(2) as ex:
+        res = _run(tmp_path, methods=["boom", "nn"], seeds=2, methods_registry=reg, executor=ex)
+    assert set(res.failed) == {("cartpole", "boom", 1)} and res.missing == [("cartpole", "boom", 1)]
+    assert "cell exploded on purpose" in res.failed[("cartpole", "boom", 1)]
+    assert "Traceback" in capsys.readouterr().err
+    assert len(res.cells) == 3  # the other three cells finished and were written
+    assert len(list((tmp_path / "cells").glob("*.json"))) == 3
+    prov = json.loads((tmp_path / "provenance.json").read_text())
+    assert prov["failed"][0]["key"] == ["cartpole", "boom", 1] and "exploded" in prov["failed"][0]["traceback"]
+    assert "Failed cells" in res.markdown.read_text() and "Incomplete" in res.markdown.read_text()
+
+
+def test_a_dataset_changed_under_the_workers_is_refused(tmp_path):
+    setup = benchmark.prepare_env("cartpole", 4, tmp_path / "data", test_episodes=6, collect=fake_collect,
+                                  load_dataset=fake_load)
+    task = benchmark.make_task(setup, "nn", 0, base_seed=0, config=None, eval_episodes=None, code="",
+                               methods_registry=REGISTRY, load_dataset=fake_load)
+    assert benchmark.execute_task(task)["ok"]
+    import dataclasses
+    bad = dataclasses.replace(task, dataset_hash="0" * 64)
+    res = benchmark.execute_task(bad)
+    assert not res["ok"] and "storage every worker reads" in res["error"]
+
+
+def test_longest_expected_cells_are_dispatched_first(tmp_path):
+    reg = {"nn": Recording, "slow": Recording}
+    _run(tmp_path, methods=["nn", "slow"], seeds=1, methods_registry=reg)
+    for p in (tmp_path / "cells").glob("*.json"):  # as if "slow" had taken 100 s and "nn" 1 s
+        cell = json.loads(p.read_text())
+        cell["wall_seconds"] = 100.0 if cell["method"] == "slow" else 1.0
+        p.write_text(json.dumps(cell))
+    Recording.order = []
+    _run(tmp_path, methods=["nn", "slow"], seeds=3, methods_registry=reg)
+    slow = {benchmark.train_seed(0, "cartpole", "slow", k) for k in (1, 2)}
+    assert set(Recording.order[:2]) == slow and len(Recording.order) == 4
+
+
+def test_workers_and_scheduler_are_checked():
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        with benchmark.open_executor(workers=0):
+            pass
+    with pytest.raises(ValueError, match="not both"):
+        with benchmark.open_executor(workers=2, scheduler="tcp://127.0.0.1:8786"):
+            pass
+
+
+def test_iqm_interval_is_seeded_stratified_and_brackets_the_iqm():
+    scores = np.array([[0.2, 0.9, 0.5], [0.3, 1.0, 0.6], [0.25, 0.95, 0.4]])
+    lo, hi = benchmark.iqm_interval(scores, seed=0)
+    assert benchmark.iqm_interval(scores, seed=0) == (lo, hi)  # deterministic
+    assert lo <= benchmark.iqm(scores) <= hi
+    assert benchmark.iqm_interval(np.ones((3, 4)), seed=1) == (1.0, 1.0)  # no spread, no interval
+    # stratified: columns never mix, so a constant column per task gives a zero-width interval
+    cols = np.tile(np.array([[0.0, 1.0, 2.0, 3.0]]), (3, 1))
+    assert benchmark.iqm_interval(cols, seed=2) == pytest.approx((1.5, 1.5))
+    assert benchmark.iqm(np.arange(8.0)) == pytest.approx(3.5)
+
+
+def test_reference_normalized_uses_published_returns():
+    score, std, source = benchmark.reference_normalized("hopper", "Hopper-v5", 3234.3, 100.0, None)
+    assert score == pytest.approx(1.0) and "D4RL" in source and std == pytest.approx(100 / (3234.3 + 20.272305))
+    assert benchmark.reference_normalized("cartpole", "CartPole-v1", 9.8, 0.0, 500.0)[0] == pytest.approx(0.0)
+    assert benchmark.reference_normalized("cartpole", "CartPole-v1", 9.8, 0.0, None) is None  # no expert return
+    assert benchmark.reference_normalized("pendulum", "Pendulum-v1", -150.0, 0.0, -144.0) is None
+    assert benchmark.reference_normalized("lunarlander-continuous", "LunarLander-v3", 200.0, 0.0, 238.0) is None
+    assert benchmark.ANCHOR_ENV["lunarlander-continuous"] == "LunarLanderContinuous-v2"
+
+
+def test_demos_sweep_writes_a_table_per_count_and_the_plot(tmp_path):
+    runs = benchmark.sweep([2, 4], ["cartpole"], ["nn"], seeds=2, out=tmp_path, test_episodes=6, progress=False,
+                           collect=fake_collect, load_dataset=fake_load, methods_registry=REGISTRY)
+    assert sorted(runs) == [2, 4] and all(len(r.cells) == 2 for r in runs.values())
+    assert (tmp_path / "demos" / "n2" / "results.csv").exists() and (tmp_path / "demos.png").stat().st_size > 1000
+    rows = (tmp_path / "demos.csv").read_text().splitlines()
+    assert rows[0].startswith("demonstrations,method") and [r.split(",")[0] for r in rows[1:]] == ["2", "4"]
+    _run(tmp_path, seeds=1)  # the main table rendered from the same folder links the plot
+    text = (tmp_path / "BENCHMARKS.md").read_text()
+    assert f"]({tmp_path.name}/demos.png)" in text and "Performance vs number of demonstrations" in text
+    with pytest.raises(ValueError, match="distinct"):
+        benchmark.sweep([4, 4], ["cartpole"], ["nn"], out=tmp_path, methods_registry=REGISTRY)
+
+
 # ---- the notebook's exercise checkers ---------------------------------------------------------
 
 def test_course_checkers_accept_right_answers_and_explain_wrong_ones(capsys):

@@ -1,6 +1,7 @@
 """End to end through the CLI with the real Controller, BaselineDataset and methods (tiny budgets).
 
-* ``illab benchmark --quick`` twice from scratch gives byte-identical CSVs (issue 7 acceptance);
+* ``illab benchmark --quick`` in process, on 2 worker processes and on a dask LocalCluster gives
+  byte-identical CSVs (issues 7 and 22);
 * ``illab run cartpole`` collects, trains BC and reports a leakage-checked test score (issue 2);
 * ``illab collect`` → ``illab train`` → ``illab evaluate`` round trip through files.
 """
@@ -28,12 +29,18 @@ def illab(*args, cwd=None):
     return proc.stdout
 
 
-def test_quick_benchmark_twice_gives_identical_csvs(tmp_path):
+def test_quick_benchmark_is_identical_in_process_on_two_workers_and_on_a_dask_cluster(tmp_path):
+    """``--quick`` from scratch in this process, from scratch on 2 local worker processes, and on a
+    dask ``LocalCluster`` through ``--scheduler``: byte-identical CSVs (issues 7 and 22)."""
     args = ["benchmark", "--quick", "--seeds", "1", "--quiet"]  # all four methods, tiny budgets
-    out_a = illab(*args, "--out", tmp_path / "a", "--markdown", tmp_path / "BENCH.md")
-    illab(*args, "--out", tmp_path / "b")
+    out_a = illab(*args, "--workers", "1", "--out", tmp_path / "a", "--markdown", tmp_path / "BENCH.md")
+    illab(*args, "--workers", "2", "--out", tmp_path / "b")
+    from dask.distributed import LocalCluster
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        illab(*args, "--scheduler", cluster.scheduler_address, "--out", tmp_path / "c", "--data", tmp_path / "a" / "data")
     for name in ("results.csv", "summary.csv", "aggregate.csv"):
-        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+        a = (tmp_path / "a" / name).read_bytes()
+        assert a == (tmp_path / "b" / name).read_bytes() == (tmp_path / "c" / name).read_bytes(), name
     rows = (tmp_path / "a" / "results.csv").read_text().splitlines()
     assert len(rows) == 1 + 4
     assert [r.split(",")[2] for r in rows[1:]] == ["bc", "bco", "dagger", "gail"]
@@ -42,6 +49,9 @@ def test_quick_benchmark_twice_gives_identical_csvs(tmp_path):
     assert "Quick mode" in text and "| CartPole-v1 | `cartpole` |" in text
     prov = json.loads((tmp_path / "a" / "provenance.json").read_text())
     assert prov["datasets"]["cartpole"]["reused"] is False and prov["quick"] is True
+    assert json.loads((tmp_path / "b" / "provenance.json").read_text())["datasets"]["cartpole"]["reused"] is False
+    prov_c = json.loads((tmp_path / "c" / "provenance.json").read_text())
+    assert prov_c["executor"].startswith("dask.distributed") and prov_c["datasets"]["cartpole"]["reused"] is True
 
 
 def test_run_cartpole_reports_a_leakage_checked_bc_score(tmp_path):
