@@ -198,6 +198,9 @@ def cmd_benchmark(args) -> int:
                   command=" ".join(["python -m illab"] + [shlex.quote(a) for a in sys.argv[1:]]),
                   workers=args.workers, scheduler=args.scheduler)
     if args.demos:
+        if args.episodes or args.markdown:
+            raise CLIError("--demos sets the number of demonstrations of each table (in <out>/demos/n<N>/); "
+                           "drop --episodes / --markdown, or run without --demos for one table")
         runs = benchmark.sweep(args.demos, args.envs, args.methods, **common)
         rows = [[n, a["method"], a["n_runs"], f"{a['perf_mean']:.3f}", f"{a['perf_iqm']:.3f}"]
                 for n, r in sorted(runs.items()) for a in r.aggregate]

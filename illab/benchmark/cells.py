@@ -352,7 +352,8 @@ def _open_dataset(task: CellTask):
         load = task.load_dataset
         if load is None:
             from illab.data import BaselineDataset as load
-        _LOADED.clear()  # keep one dataset per worker process in memory
+        if len(_LOADED) >= 16:  # bound the memory of a long-lived worker
+            _LOADED.pop(next(iter(_LOADED)))
         _LOADED[key] = load(task.dataset_path)
     return _LOADED[key]
 

@@ -198,7 +198,9 @@ def _run_tables(tables: list[_Table], envs: list[str], methods: list[str], seeds
     from tqdm.auto import tqdm
     total = len(tables) * len(envs) * len(methods) * seeds
     bar = tqdm(total=total, desc="benchmark", unit="cell", disable=not progress, smoothing=0.1)
-    log = tqdm.write if progress else (lambda s: print(s, file=sys.stderr))
+    def log(s: str) -> None:
+        (tqdm.write(s, file=sys.stderr) if progress else print(s, file=sys.stderr))
+
     try:
         if report_only:
             for t in tables:
@@ -228,9 +230,11 @@ def _run_tables(tables: list[_Table], envs: list[str], methods: list[str], seeds
                             path = t.cells_dir / f"{eid}__{m}__s{k}__{task.fingerprint[:12]}.json"
                             if path.exists():
                                 t.cells.append(json.loads(path.read_text()))
-                                bar.update(1)
                             else:
                                 todo.append((task, t, path))
+            reused = total - len(todo)
+            bar.reset(total=len(todo))  # the ETA counts only cells that run now
+            bar.set_description(f"benchmark ({reused} cells reused)" if reused else "benchmark")
             if executor is not None:
                 _dispatch(todo, executor, bar, log)
             else:
