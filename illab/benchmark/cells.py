@@ -215,15 +215,40 @@ def prepare_env(expert_id: str, episodes: int, data_dir: Path, *, base_seed: int
 
 # ---- cells ----------------------------------------------------------------------------------
 
-CODE_MODULES = ("illab.methods.base", "illab.evaluate", "illab.rollout", "illab.policy", "illab.seeds")
-"""Modules whose source (with the method's own module) is part of a cell's fingerprint."""
+CODE_MODULES = ("illab.methods.base", "illab.methods.networks", "illab.demonstrations", "illab.evaluate",
+                "illab.rollout", "illab.policy", "illab.seeds")
+"""Modules whose source is always part of a cell's fingerprint (besides the method's own modules)."""
+
+
+def _method_modules(method_cls: type) -> list[str]:
+    """The illab modules that define ``method_cls`` and its bases, and the illab modules they import
+    (e.g. a shared trainer), sorted."""
+    import ast
+    import importlib
+    import inspect
+    found: set[str] = set()
+    todo = [c.__module__ for c in method_cls.__mro__ if c.__module__.startswith("illab.")]
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        found.add(name)
+        try:
+            tree = ast.parse(inspect.getsource(importlib.import_module(name)))
+        except (OSError, TypeError, ImportError):
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("illab.methods."):
+                todo.append(node.module)
+    return sorted(found)
 
 
 def code_hash(method_cls: type) -> str:
-    """sha256 of the source of ``method_cls``'s module and :data:`CODE_MODULES`: an edited method or
-    evaluation invalidates the cells it made (they are kept on disk, not reused). A method whose
-    module has no source file (a class defined in a notebook cell) contributes its class source if
-    ``inspect`` finds it, else only its qualified name."""
+    """sha256 of the source of ``method_cls``'s modules (its own, its base classes' and the illab
+    method modules they import) and :data:`CODE_MODULES`: an edited method or evaluation invalidates
+    the cells it made (they are kept on disk, not reused). A method whose module has no source file
+    (a class defined in a notebook cell) contributes its class source if ``inspect`` finds it, else
+    only its qualified name."""
     import importlib
     import inspect
     h = hashlib.sha256()
@@ -234,7 +259,7 @@ def code_hash(method_cls: type) -> str:
             h.update(inspect.getsource(method_cls).encode())
         except (OSError, TypeError):
             h.update(method_cls.__qualname__.encode())
-    for name in CODE_MODULES:
+    for name in sorted((set(_method_modules(method_cls)) | set(CODE_MODULES)) - {method_cls.__module__}):
         h.update(inspect.getsource(importlib.import_module(name)).encode())
     return h.hexdigest()
 
