@@ -145,3 +145,10 @@ def test_minari_export_raises_no_user_warnings(tmp_path, monkeypatch):
         warnings.simplefilter("error", UserWarning)
         to_minari(path, "illab/test-cartpole-v0")
     assert len(from_minari("illab/test-cartpole-v0")["obs"]) == 1000
+
+
+def test_eval_result_prints_readably():
+    from illab.evaluate import EvalResult
+    r = EvalResult(returns=np.array([500.0, 480.0]), lengths=np.array([500, 480]), seeds=np.array([3, 7]))
+    assert str(r) == "AER 490.0 ± 10.0 over 2 episodes"
+    assert repr(r) == "EvalResult(AER 490.0 ± 10.0, 2 episodes, mean length 490.0 steps)"
