@@ -71,7 +71,8 @@ def lab(tmp_path_factory):
     log = open(work / "lab.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
                              f"--port={port}", f"--IdentityProvider.token={token}", "--LabApp.expose_app_in_browser=True",
-                             f"--ServerApp.root_dir={work / 'notebooks'}", "--ServerApp.open_browser=False"],
+                             f"--ServerApp.root_dir={work / 'notebooks'}", "--ServerApp.open_browser=False"]
+                            + (["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
                             cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

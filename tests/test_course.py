@@ -152,3 +152,38 @@ def test_eval_result_prints_readably():
     r = EvalResult(returns=np.array([500.0, 480.0]), lengths=np.array([500, 480]), seeds=np.array([3, 7]))
     assert str(r) == "AER 490.0 ± 10.0 over 2 episodes"
     assert repr(r) == "EvalResult(AER 490.0 ± 10.0, 2 episodes, mean length 490.0 steps)"
+
+
+def test_static_view_shows_final_tqdm_state_interact_plots_and_gifs():
+    import nbformat
+
+    from illab.course.static import WIDGET_STATE, WIDGET_VIEW, static_view
+
+    def model(name, **state):
+        return {"model_name": name, "model_module": "@jupyter-widgets/controls", "state": state}
+
+    view = lambda mid: {"output_type": "display_data", "metadata": {},
+                        "data": {WIDGET_VIEW: {"model_id": mid, "version_major": 2, "version_minor": 0},
+                                 "text/plain": "collecting:   0%|          | 0/4"}}
+    state = {
+        "bar": model("HBoxModel", children=["IPY_MODEL_l", "IPY_MODEL_p", "IPY_MODEL_r"]),
+        "l": model("HTMLModel", value="collecting\u2007cartpole:\u2007100%"),
+        "p": model("FloatProgressModel", value=4.0, max=4.0),
+        "r": model("HTMLModel", value="\u20074/4\u2007[00:01&lt;00:00]"),
+        "box": model("VBoxModel", _dom_classes=["widget-interact"], children=["IPY_MODEL_s", "IPY_MODEL_o"]),
+        "s": model("IntSliderModel", description="seed", value=3),
+        "o": {"model_name": "OutputModel", "state": {"outputs": [
+            view("bar"), {"output_type": "display_data", "metadata": {}, "data": {"image/png": "iVBORw0KGgo="}}]}},
+    }
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x")])
+    nb.cells[0].outputs = [nbformat.from_dict(view("box")),
+                           nbformat.from_dict({"output_type": "display_data", "metadata": {}, "data": {"image/gif": "R0lGOD"}})]
+    nb.metadata["widgets"] = {WIDGET_STATE: {"state": state, "version_major": 2, "version_minor": 0}}
+    outs = static_view(nb).cells[0].outputs
+    texts = [o.get("text", "") for o in outs]
+    assert texts[0] == "(interactive: seed = 3)\n"
+    assert texts[1] == "collecting cartpole: 100% 4/4 [00:01<00:00]\n"      # the final state, not "0%|"
+    assert "image/png" in outs[2]["data"]
+    assert outs[3]["data"]["text/html"].startswith('<img src="data:image/gif;base64,R0lGOD')
+    assert "widgets" not in nb.metadata
+    nbformat.validate(nb)

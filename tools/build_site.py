@@ -9,6 +9,7 @@ modified. Usage: ``python tools/build_site.py [--executed runs/course] [--out si
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 
 def stage(executed: Path, src: Path) -> list[str]:
@@ -29,8 +31,10 @@ def stage(executed: Path, src: Path) -> list[str]:
         raise SystemExit(f"no executed copies of {missing} in {executed}: run `python -m illab course --out "
                          f"{executed}` first (make site does)")
     (src / "notebooks").mkdir()
-    for name in notebooks:
-        shutil.copy2(executed / name, src / "notebooks" / name)
+    import nbformat
+    from illab.course.static import static_view
+    for name in notebooks:   # final tqdm states, interact plots and GIFs visible without a live kernel
+        nbformat.write(static_view(nbformat.read(executed / name, as_version=4)), src / "notebooks" / name)
     for md in sorted((ROOT / "docs").glob("*.md")):
         shutil.copy2(md, src / "docs" / md.name)
     home = (ROOT / "README.md").read_text()
@@ -61,7 +65,8 @@ def main(argv=None) -> int:
     src = ROOT / "build" / "site-src"
     notebooks = stage(Path(args.executed), src)
     cfg = config(src, Path(args.out).resolve(), notebooks)
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--clean", "-q", "-f", str(cfg)])
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")   # Material's end-of-life banner is not about this site
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--clean", "-q", "-f", str(cfg)], env=env)
     if proc.returncode == 0:
         print(f"site built: open {Path(args.out).resolve() / 'index.html'}")
     return proc.returncode
