@@ -143,12 +143,17 @@ def _run_all(driver, base, token, name):
 
 
 def _slider_images(driver, label):
-    """The slider labelled ``label`` and the src of the images in its interact output."""
+    """The slider labelled ``label`` and the src of the images in its interact output.
+
+    Raises AssertionError at once if the interact output shows red text (a traceback or stderr): errors
+    inside an ``interact`` live in the output widget, not in the cell's outputs."""
     from selenium.webdriver.common.by import By
     sliders = [s for s in driver.find_elements(By.CSS_SELECTOR, ".widget-slider")
                if s.find_element(By.CSS_SELECTOR, ".widget-label").text.strip() == label]
     assert sliders, f"no slider labelled {label!r} on the page"
     box = sliders[0].find_element(By.XPATH, "ancestor::div[contains(@class, 'widget-interact')]")
+    red = box.find_elements(By.CSS_SELECTOR, '.widget-output [data-mime-type="application/vnd.jupyter.stderr"]')
+    assert not red, f"red output in the interact output of {label!r}: {red[0].text[:500]}"
     return sliders[0], [img.get_attribute("src") for img in box.find_elements(By.CSS_SELECTOR, ".widget-output img")]
 
 
@@ -156,13 +161,15 @@ def _move_slider(driver, name, label, steps, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    slider, before = _slider_images(driver, label)
-    assert before, f"{name}: the interact output of {label!r} shows no plot"
+    slider, _ = _slider_images(driver, label)
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", slider)
+    before = _wait(lambda: _slider_images(driver, label)[1], 60,   # widgets render asynchronously
+                   f"{name}: a plot in the interact output of {label!r}")
+    slider, _ = _slider_images(driver, label)
     handle = slider.find_element(By.CSS_SELECTOR, ".noUi-handle")
     handle.click()
-    for _ in range(steps):
-        handle.send_keys(Keys.ARROW_RIGHT)
+    for _ in range(abs(steps)):   # keyboard steps of the noUiSlider handle: right > 0, left < 0
+        handle.send_keys(Keys.ARROW_RIGHT if steps > 0 else Keys.ARROW_LEFT)
     readout = slider.find_element(By.CSS_SELECTOR, ".widget-readout").text
     _wait(lambda: _slider_images(driver, label)[1] and _slider_images(driver, label)[1] != before, 180,
           f"{name}: the plot to update after moving {label!r} to {readout}")
@@ -173,13 +180,15 @@ def _move_slider(driver, name, label, steps, tmp_path):
 
 
 @pytest.mark.parametrize("name, label, steps", [("02_collecting.ipynb", "seed", 1),
-                                                ("04_behavioural_cloning.ipynb", "horizon", 3)])
+                                                ("04_behavioural_cloning.ipynb", "horizon", -3)])
 def test_notebook_runs_all_in_jupyterlab_and_a_slider_rerenders(lab, browser, tmp_path, name, label, steps):
     base, token = lab
     _run_all(browser, base, token, name)
     browser.save_screenshot(str(_screens(tmp_path) / f"{Path(name).stem}-run-all.png"))
     readout = _move_slider(browser, name, label, steps, tmp_path)
     assert readout.strip() not in ("", "0")
+    back = _move_slider(browser, name, label, -steps, tmp_path)   # and back again: still no error
+    assert back != readout
 
 
 def test_the_built_site_opens(browser, tmp_path):
