@@ -134,11 +134,13 @@ def _run_all(driver, base, token, name):
 
     def finished():
         state = driver.execute_script(CELL_STATE)
+        if state is None:          # the notebook panel is (re)attaching
+            return False
         assert not state["bad"], f"{name}: red output after Run All: {state['bad']}"
         return state["done"] == state["n"] and state["status"] == "idle" and state
     _wait(finished, RUN_TIMEOUT, f"Run All of {name}")
     time.sleep(2)
-    state = driver.execute_script(CELL_STATE)
+    state = _wait(lambda: driver.execute_script(CELL_STATE), 30, f"{name}'s panel")
     assert not state["bad"], f"{name}: red output after Run All: {state['bad']}"
 
 
