@@ -66,7 +66,8 @@ def main(argv=None) -> int:
     notebooks = stage(Path(args.executed), src)
     cfg = config(src, Path(args.out).resolve(), notebooks)
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1")   # Material's end-of-life banner is not about this site
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--clean", "-q", "-f", str(cfg)], env=env)
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--clean", "-q", "-f", str(cfg)], env=env,
+                          cwd=cfg.parent)   # mkdocs-jupyter's .cache/ goes under build/, not the repository root
     if proc.returncode == 0:
         print(f"site built: open {Path(args.out).resolve() / 'index.html'}")
     return proc.returncode
