@@ -59,6 +59,7 @@ class Episode:
 # Lines that native libraries print while an environment is built and that say nothing about the
 # learner's code: MuJoCo >= 3.3 warns about gymnasium's own half_cheetah.xml on every compile.
 _NATIVE_NOISE = ("compiler attribute 'settotalmass' is deprecated",)
+_NATIVE_LOCK = threading.RLock()   # file descriptors are per process: one redirection at a time across threads
 
 
 @contextlib.contextmanager
@@ -69,6 +70,13 @@ def _filter_native_output(noise: Sequence[str] = _NATIVE_NOISE):
     Python-level ``sys.stdout``/``sys.stderr`` are flushed before and after, so ordering is kept.
     Real warnings and errors still show, on the stream they were written to.
     """
+    with _NATIVE_LOCK:
+        with _redirected_native_output(noise):
+            yield
+
+
+@contextlib.contextmanager
+def _redirected_native_output(noise: Sequence[str]):
     streams = [(fd, target) for fd, target in ((1, sys.stdout), (2, sys.stderr))]
     saved = []
     try:

@@ -187,3 +187,17 @@ def test_static_view_shows_final_tqdm_state_interact_plots_and_gifs():
     assert outs[3]["data"]["text/html"].startswith('<img src="data:image/gif;base64,R0lGOD')
     assert "widgets" not in nb.metadata
     nbformat.validate(nb)
+
+
+def test_native_output_filter_is_safe_across_threads():
+    """Threads share file descriptors: concurrent MuJoCo builds must not leave fd 1 or 2 redirected."""
+
+    proc = _run("import os, sys\n"
+                "from concurrent.futures import ThreadPoolExecutor\n"
+                "from illab.rollout import make_env\n"
+                "with ThreadPoolExecutor(4) as ex:\n"
+                "    list(ex.map(lambda _: make_env('HalfCheetah-v5').close(), range(8)))\n"
+                "os.write(1, b'stdout still works\\n'); os.write(2, b'stderr still works\\n')\n")
+    assert proc.returncode == 0, proc.stderr
+    assert "stdout still works" in proc.stdout and "stderr still works" in proc.stderr
+    assert "settotalmass" not in proc.stdout + proc.stderr
