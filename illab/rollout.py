@@ -13,9 +13,9 @@ import contextlib
 import os
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
-
 
 import gymnasium as gym
 import numpy as np
