@@ -194,15 +194,8 @@ code("""EPISODES = 2   # few demonstrations: BC is not at the 500 ceiling, so di
 path = collect("cartpole", EPISODES + 2, workdir, seed=0)   # 2 held out (split="eval"), unused here
 demos = BaselineDataset(path, n_episodes=EPISODES)
 
-class StateOnly:
-    \"\"\"What an observer sees: states, no actions.\"\"\"
-    def __init__(self, ds):
-        self.obs, self.next_obs, self.episode_starts = ds.obs, ds.next_obs, ds.episode_starts
-        self.observation_space, self.action_space = ds.observation_space, ds.action_space
-        self.env_id, self.env_kwargs = ds.env_id, ds.env_kwargs
-
-observed = StateOnly(demos)
-print(f"{len(observed.obs)} state pairs; has actions: {hasattr(observed, 'actions')}")"""),
+observed = demos.to_demonstrations().without_actions()   # what an observer sees: states, no actions
+print(f"{len(observed.obs)} state pairs; has actions: {observed.has_actions}")"""),
 md("""## 2 · How much own play does the IDM need?
 
 We train BCO(0) (no post-demonstration iterations) with growing budgets of random interaction
