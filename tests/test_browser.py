@@ -131,7 +131,7 @@ def _wait(fn, timeout, what):
 
 def _run_all(driver, base, token, name):
     driver.get(f"{base}/lab/tree/{name}?token={token}")
-    _wait(lambda: (driver.execute_script(CELL_STATE) or {}).get("status") == "idle", 120, f"{name}'s kernel")
+    _wait(lambda: (driver.execute_script(CELL_STATE) or {}).get("status") == "idle", 600, f"{name}'s kernel")
     driver.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells');")
 
     def finished():
@@ -167,7 +167,7 @@ def _move_slider(driver, name, label, steps, tmp_path):
 
     slider, _ = _slider_images(driver, label)
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", slider)
-    before = _wait(lambda: _slider_images(driver, label)[1], 60,   # widgets render asynchronously
+    before = _wait(lambda: _slider_images(driver, label)[1], 300,   # widgets render asynchronously
                    f"{name}: a plot in the interact output of {label!r}")
     slider, _ = _slider_images(driver, label)
     handle = slider.find_element(By.CSS_SELECTOR, ".noUi-handle")
