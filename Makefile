@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make course   set up .venv, execute every course notebook headless (timed), then open JupyterLab
 #   make test     set up .venv and run the whole test suite (unit tests + nbval over notebooks/)
+#   make site     the course as a static website in site/ (executed notebooks + docs/)
 PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,7 +9,7 @@ PYTEST_ARGS ?=
 # make benchmark runs cells on every core (override: make benchmark WORKERS=1)
 WORKERS ?= $(shell nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 1)
 
-.PHONY: setup course test benchmark experts clean-outputs
+.PHONY: setup course test site benchmark experts clean-outputs
 
 setup: $(VENV)/.installed
 
@@ -27,6 +28,12 @@ course: setup
 
 test: setup
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env $(PYTEST_ARGS)
+
+# The course as a website: execute every notebook (as `make course`), render them and docs/ to site/
+site: setup
+	$(BIN)/python -m pip install -q -e ".[site]"
+	$(BIN)/python -m illab course --out runs/course
+	$(BIN)/python tools/build_site.py --executed runs/course --out site
 
 benchmark: setup
 	$(BIN)/python -m illab benchmark --out results/ --markdown BENCHMARKS.md --workers $(WORKERS)

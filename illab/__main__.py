@@ -266,7 +266,8 @@ def cmd_course(args) -> int:
             failed.append((p.name, str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__))
         dt = time.perf_counter() - t0
         total += dt
-        nbformat.write(nb, out / p.name)  # executed copy (with the outputs reached), never the original
+        from illab.course.static import static_view   # final tqdm states and interact plots, readable statically
+        nbformat.write(static_view(nb), out / p.name)  # executed copy (with the outputs reached), never the original
         rows.append([p.name, f"{dt:.1f}", status])
         print(f"{p.name}: {dt:.1f} s {status}", flush=True)
     print()

@@ -422,7 +422,16 @@ def to_minari(path: str | os.PathLike, dataset_id: str, **kwargs: Any):
     try:
         kwargs.setdefault("data_format", "arrow")   # pyarrow ships with `datasets`; hdf5 needs h5py
         kwargs.setdefault("algorithm_name", card.get("expert_id") or "illab")
-        return minari.create_dataset_from_buffers(dataset_id, buffers, env=env, **kwargs)
+        kwargs.setdefault("description", f"{len(buffers)} {card['env_id']} episodes recorded by illab from expert "
+                                         f"{card.get('expert_id')!r}; illab content hash {card.get('content_hash')}")
+        kwargs.setdefault("eval_env", env.spec)     # evaluated on the environment it was collected on
+        import warnings
+        with warnings.catch_warnings():
+            # Minari asks for an author, an e-mail and a code link; illab cannot know them (pass them as
+            # kwargs to record them). Only these three notices are silenced, nothing else.
+            warnings.filterwarnings("ignore", message=r"`(author|author_email|code_permalink)` is set to None",
+                                    category=UserWarning)
+            return minari.create_dataset_from_buffers(dataset_id, buffers, env=env, **kwargs)
     finally:
         env.close()
 

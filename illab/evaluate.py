@@ -47,6 +47,17 @@ class EvalResult:
         """Standard deviation of episode returns (population, ddof=0)."""
         return float(self.returns.std())
 
+    def __str__(self) -> str:
+        """``AER 500.0 ± 0.0 over 100 episodes`` (one decimal; the std is over episodes)."""
+        return f"AER {self.mean:.1f} ± {self.std:.1f} over {len(self.returns)} episodes"
+
+    def __repr__(self) -> str:
+        """Readable summary instead of three raw arrays: AER ± std, episode count, mean length."""
+        if len(self.returns) == 0:
+            return "EvalResult(no episodes)"
+        return (f"EvalResult(AER {self.mean:.1f} ± {self.std:.1f}, {len(self.returns)} episodes, "
+                f"mean length {float(np.mean(self.lengths)):.1f} steps)")
+
     def performance(self, random_return: float, expert_return: float) -> tuple[float, float]:
         """Normalized performance ``(mean, std)``; see :func:`normalized_performance`."""
         perf = normalized_performance(self.returns, random_return, expert_return)

@@ -9,9 +9,13 @@ while work is left. Each episode's content depends only on its seed, the policy 
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
+import threading
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
-
 
 import gymnasium as gym
 import numpy as np
@@ -52,10 +56,93 @@ class Episode:
         return len(self.rewards)
 
 
-def make_env(env_id: str, env_kwargs: dict | None = None, render_mode: str | None = None) -> gym.Env:
-    """``gymnasium.make(env_id, **env_kwargs)`` with a clear error for an unknown id."""
+# Lines that native libraries print while an environment is built and that say nothing about the
+# learner's code: MuJoCo >= 3.3 warns about gymnasium's own half_cheetah.xml on every compile.
+_NATIVE_NOISE = ("compiler attribute 'settotalmass' is deprecated",)
+_NATIVE_LOCK = threading.RLock()   # file descriptors are per process: one redirection at a time across threads
+
+
+@contextlib.contextmanager
+def _filter_native_output(noise: Sequence[str] = _NATIVE_NOISE):
+    """Capture what C libraries write to file descriptors 1 and 2 inside the block; afterwards
+    re-print every line except those containing one of ``noise`` (and the blank line after one).
+
+    Python-level ``sys.stdout``/``sys.stderr`` are flushed before and after, so ordering is kept.
+    Real warnings and errors still show, on the stream they were written to.
+    """
+    with _NATIVE_LOCK:
+        with _redirected_native_output(noise):
+            yield
+
+
+@contextlib.contextmanager
+def _redirected_native_output(noise: Sequence[str]):
+    streams = [(fd, target) for fd, target in ((1, sys.stdout), (2, sys.stderr))]
+    saved = []
     try:
-        return gym.make(env_id, render_mode=render_mode, **(env_kwargs or {}))
+        for fd, target in streams:
+            target.flush()
+            tmp = tempfile.TemporaryFile()
+            saved.append((fd, target, os.dup(fd), tmp))
+            os.dup2(tmp.fileno(), fd)
+    except OSError:  # no real file descriptors (an embedded interpreter): do not filter
+        for fd, _, copy, tmp in saved:
+            os.dup2(copy, fd); os.close(copy); tmp.close()
+        yield
+        return
+    try:
+        yield
+    finally:
+        for fd, target, copy, tmp in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
+            tmp.seek(0)
+            text = tmp.read().decode(errors="replace")
+            tmp.close()
+            kept, skip_blank = [], False
+            for line in text.splitlines(keepends=True):
+                if any(n in line for n in noise):
+                    skip_blank = True
+                    continue
+                if skip_blank and not line.strip():
+                    skip_blank = False
+                    continue
+                skip_blank = False
+                kept.append(line)
+            if kept:
+                target.write("".join(kept))
+                target.flush()
+
+
+def _headless_rendering(render_mode: str | None) -> None:
+    """Point SDL (pygame, used by gymnasium's classic-control and Box2D renderers) at its dummy
+    video driver when frames are only wanted as arrays and there is no display: otherwise SDL
+    probes Wayland and prints "XDG_RUNTIME_DIR is invalid or not set" on every GIF.
+    An explicit ``SDL_VIDEODRIVER`` set by the user is kept."""
+    if render_mode in ("rgb_array", "rgb_array_list", "depth_array") and not (
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+
+def make_env(env_id: str, env_kwargs: dict | None = None, render_mode: str | None = None) -> gym.Env:
+    """``gymnasium.make(env_id, **env_kwargs)`` with a clear error for an unknown id.
+
+    MuJoCo tasks are built with native output filtered (see :func:`_filter_native_output`): MuJoCo's
+    deprecation notice about gymnasium's bundled XML is dropped, anything else is re-printed.
+    Off-screen rendering without a display uses SDL's dummy video driver (no stderr noise).
+
+    Raises:
+        ValueError: the id is unknown or the environment cannot be built.
+    """
+    _headless_rendering(render_mode)
+    try:
+        entry = str(gym.spec(env_id).entry_point)
+    except gym.error.Error:
+        entry = ""
+    quiet = _filter_native_output() if "mujoco" in entry else contextlib.nullcontext()
+    try:
+        with quiet:
+            return gym.make(env_id, render_mode=render_mode, **(env_kwargs or {}))
     except gym.error.Error as err:
         raise ValueError(f"cannot make environment {env_id!r}: {err}") from err
 

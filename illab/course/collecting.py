@@ -1,4 +1,8 @@
-"""Checkers for notebook 02 (collecting demonstrations with the Controller)."""
+"""Checkers for notebook 02 (collecting demonstrations with the Controller).
+
+Each ``check_*`` follows :mod:`illab.course.exercise`: "not attempted yet" (and the reference solution)
+for a stub, "correct" for a right answer, ``AssertionError`` with a hint for a wrong one.
+"""
 
 from __future__ import annotations
 
@@ -8,62 +12,72 @@ from pathlib import Path
 import numpy as np
 
 from illab import datafile
+from illab.course import solutions
+from illab.course.exercise import Attempt
 from illab.seeds import episode_seed
 
-
-def reference_enjoy(path, context, expert) -> bool:
-    """Solution: play one episode from ``context.seed``, save it, keep it if it reaches the threshold."""
-    from illab.recording import save_episodes
-    from illab.rollout import run_episodes
-    (episode,) = run_episodes(expert, context.env_id, [context.seed], n_envs=1, env_kwargs=context.env_kwargs)
-    save_episodes(path, [episode], attempts=[context.attempt])
-    return bool(episode.ret >= context.threshold)
+reference_enjoy = solutions.my_enjoy   # kept for old imports
 
 
-def check_custom_enjoy(enjoy, episodes: int = 3, seed: int = 0) -> None:
+def check_custom_enjoy(enjoy, episodes: int = 3, seed: int = 0, reference=solutions.my_enjoy):
     """Run the Controller with the learner's ``enjoy(path, context, expert) -> bool`` and check the result.
 
-    Checks: the dataset holds ``episodes`` episodes, each reset from
+    Checks one direct call first (returns a bool, writes ``path``, resets from ``context.seed``), then a
+    Controller run: the dataset holds ``episodes`` episodes, each reset from
     ``episode_seed(seed, i, "demonstrations", attempt)``, each at or above the expert's threshold.
-    While ``enjoy`` raises ``NotImplementedError`` the reference solution is checked instead.
+
+    Returns:
+        ``enjoy`` if it is right; ``reference`` (with a "not attempted yet" note) while it is a stub.
+
+    Raises:
+        AssertionError: what is wrong, with a hint.
     """
+    import gymnasium as gym
+
+    from illab import experts
     from illab.controller import Controller
     from illab.recording import Context, baseline_collate
-    from illab import experts
 
-    try:
-        probe = Path(tempfile.mkdtemp()) / "probe.npz"
-        ctx = Context(index=0, attempt=0, seed=episode_seed(seed, 0), env_id="CartPole-v1", threshold=475.0)
-        result = enjoy(str(probe), ctx, experts.load("cartpole"))
-    except NotImplementedError:
-        print("(your enjoy is still a stub — checking the reference solution instead)")
-        enjoy, result, probe = reference_enjoy, True, None
-    if probe is not None:
-        assert isinstance(result, (bool, np.bool_)), f"enjoy must return a bool (keep the episode?), got {result!r}"
-        assert probe.exists(), ("enjoy did not write the episode to `path`: save it with "
-                                "illab.recording.save_episodes(path, [episode])")
-        first = datafile.read(probe)
-        assert first["obs"][0].tolist() == __import__("gymnasium").make("CartPole-v1").reset(
-            seed=ctx.seed)[0].tolist(), "the episode did not start from reset(seed=context.seed)"
+    attempt = Attempt(enjoy, reference, getattr(enjoy, "__name__", "your enjoy"))
+    probe = Path(tempfile.mkdtemp(prefix="illab-check-")) / "probe.npz"
+    ctx = Context(index=0, attempt=0, seed=episode_seed(seed, 0), env_id="CartPole-v1", threshold=475.0)
+    result = attempt(str(probe), ctx, experts.load("cartpole"))
+    if not isinstance(result, (bool, np.bool_)):
+        raise attempt.fail(f"return a bool (keep the episode?), got {result!r}")
+    if not probe.exists():
+        raise attempt.fail("the episode was not written to `path`: save it with "
+                           "illab.recording.save_episodes(path, [episode])")
+    first = datafile.read(probe)
+    if first["obs"][0].tolist() != gym.make("CartPole-v1").reset(seed=ctx.seed)[0].tolist():
+        raise attempt.fail("the episode did not start from reset(seed=context.seed): pass [context.seed] to run_episodes")
+    use = enjoy if attempt.attempted else reference
     folder = Path(tempfile.mkdtemp(prefix="illab-check-"))
-    ctl = Controller(enjoy, baseline_collate, episodes=episodes, seed=seed, path=folder, progress=False)
+    ctl = Controller(use, baseline_collate, episodes=episodes, seed=seed, path=folder, progress=False)
     arrays = datafile.read(ctl.start({"game": "cartpole", "mode": "all"}))
-    assert len(arrays["episode_returns"]) == episodes, f"expected {episodes} episodes, got {len(arrays['episode_returns'])}"
-    assert np.all(arrays["episode_returns"] >= 475), "an episode below the threshold was kept: return False for it"
+    if len(arrays["episode_returns"]) != episodes:
+        raise attempt.fail(f"expected {episodes} episodes, got {len(arrays['episode_returns'])}")
+    if not np.all(arrays["episode_returns"] >= 475):
+        raise attempt.fail("an episode below the threshold was kept: return False for it")
     for i, s in enumerate(arrays["episode_seeds"]):
-        assert any(s == episode_seed(seed, i, "demonstrations", k) for k in range(10)), (
-            f"episode {i} did not use context.seed")
-    print(f"correct: {episodes} episodes, seeds from the demonstrations stream, all above the threshold")
+        if not any(s == episode_seed(seed, i, "demonstrations", k) for k in range(10)):
+            raise attempt.fail(f"episode {i} did not reset from context.seed")
+    return attempt.done(f"{episodes} episodes, seeds from the demonstrations stream, all above the threshold.")
 
 
-def check_episode_seed(fn) -> None:
-    """Check ``fn(base_seed, index) -> int`` reproduces the Controller's seed of episode ``index``."""
-    try:
-        got = [fn(7, i) for i in range(5)]
-    except NotImplementedError:
-        raise AssertionError("replace the body of your function with your answer "
-                             "(hint: illab.seeds.episode_seed)") from None
+def check_episode_seed(fn, reference=solutions.my_seed):
+    """Check ``fn(base_seed, index) -> int`` reproduces the Controller's seed of episode ``index``.
+
+    Returns:
+        ``fn`` if it is right; ``reference`` (with a "not attempted yet" note) while ``fn`` is a stub.
+
+    Raises:
+        AssertionError: the seeds differ, with a hint (stream, attempt).
+    """
+    attempt = Attempt(fn, reference, getattr(fn, "__name__", "your function"))
+    got = [attempt(7, i) for i in range(5)]
     want = [episode_seed(7, i, "demonstrations") for i in range(5)]
-    assert got == want, (f"got {got}, expected {want}: the Controller uses the 'demonstrations' stream and "
-                         "attempt 0 for the first try")
-    print("correct: an episode's seed depends only on the base seed and its index")
+    if [int(g) for g in got] != want:
+        raise attempt.fail(f"for base seed 7, episodes 0-4 you gave {got}, the Controller uses {want}: it draws from "
+                           "the 'demonstrations' stream with attempt 0 for the first try "
+                           "(hint: illab.seeds.episode_seed(base_seed, index, stream))")
+    return attempt.done("an episode's seed depends only on the base seed and its index.")

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from illab.course.cloning import _attempt
+from illab.course import solutions
+from illab.course.exercise import Attempt
 
 
-def check_idm_pairs(fn, reference=None) -> None:
+def check_idm_pairs(fn, reference=solutions.idm_pairs):
     """Check ``fn(states, actions) -> (inputs, targets)`` for an inverse dynamics model.
 
     ``states``: ``(T + 1, d)`` float32, the observations of one episode of the agent's own play
@@ -18,27 +19,31 @@ def check_idm_pairs(fn, reference=None) -> None:
     The answer: ``inputs`` ``(T, 2d)`` rows ``[s_t, s_{t+1}]`` and ``targets`` ``(T,)`` = ``a_t`` —
     the action that *caused* the step from ``s_t`` to ``s_{t+1}``.
 
+    Returns:
+        ``fn`` if it is right; ``reference`` (with a "not attempted yet" note) while ``fn`` is a stub.
+
     Raises:
         AssertionError: with a hint (off-by-one, wrong order, wrong axis, ...).
     """
+    attempt = Attempt(fn, reference, getattr(fn, "__name__", "your function"))
     rng = np.random.default_rng(0)
     for T, d in ((6, 4), (3, 2), (1, 3)):
         states = rng.normal(size=(T + 1, d)).astype(np.float32)
         actions = rng.integers(0, 3, size=T)
-        (x, y), _ = _attempt(fn, reference, states.copy(), actions.copy())
+        x, y = attempt(states.copy(), actions.copy())
         x, y = np.asarray(x), np.asarray(y)
         if x.shape != (T, 2 * d):
-            raise AssertionError(f"inputs for {T + 1} states of size {d} should have shape {(T, 2 * d)} (one row per "
+            raise attempt.fail(f"inputs for {T + 1} states of size {d} should have shape {(T, 2 * d)} (one row per "
                                  f"transition, s_t and s_t+1 side by side), got {x.shape}")
         if y.shape != (T,):
-            raise AssertionError(f"targets should have shape {(T,)}, got {y.shape}")
+            raise attempt.fail(f"targets should have shape {(T,)}, got {y.shape}")
         if np.array_equal(x[:, :d], states[1:]) and np.array_equal(x[:, d:], states[:-1]):
-            raise AssertionError("s_t and s_t+1 are swapped: put the state before the action first")
+            raise attempt.fail("s_t and s_t+1 are swapped: put the state before the action first")
         if T > 1 and np.array_equal(x[:, :d], states[:-1]) and np.array_equal(x[:, d:], states[1:]) \
                 and np.array_equal(y[1:], actions[:-1]):
-            raise AssertionError("off by one: the target of row t is actions[t], the action taken in s_t")
+            raise attempt.fail("off by one: the target of row t is actions[t], the action taken in s_t")
         if not (np.array_equal(x[:, :d], states[:-1]) and np.array_equal(x[:, d:], states[1:])):
-            raise AssertionError("row t must be [states[t], states[t + 1]] (concatenate along axis 1)")
+            raise attempt.fail("row t must be [states[t], states[t + 1]] (concatenate along axis 1)")
         if not np.array_equal(y, actions):
-            raise AssertionError("the target of row t is actions[t], the action that led from s_t to s_t+1")
-    print("IDM pairs: correct — (s_t, s_t+1) → a_t for every step of the agent's own play.")
+            raise attempt.fail("the target of row t is actions[t], the action that led from s_t to s_t+1")
+    return attempt.done("(s_t, s_t+1) → a_t for every step of the agent's own play.")
