@@ -29,12 +29,12 @@ from illab.fileio import torch_threads
 from illab.methods import METHODS
 
 
-def method_config(name: str, env_id: str, quick: bool):
+def method_config(name: str, env_id: str, quick: bool, extra: dict | None = None):
     module = importlib.import_module(f"illab.methods.{name}")
     overrides = module.QUICK_CONFIG if quick else module.BENCHMARK_CONFIGS.get(env_id)
     if overrides is None:
         return None
-    return METHODS[name].config_class(**overrides)
+    return METHODS[name].config_class(**{**overrides, **(extra or {})})
 
 
 def main(argv=None) -> int:
@@ -48,6 +48,8 @@ def main(argv=None) -> int:
     p.add_argument("--data", type=Path, default=None, help="dataset directory (default: a temp dir)")
     p.add_argument("--results", type=Path, default=Path("results/irl_quality.jsonl"))
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--override", type=json.loads, default=None,
+                   help='JSON config overrides on top of BENCHMARK_CONFIGS, e.g. \'{"ent_coef": 0.01}\' (tuning)')
     args = p.parse_args(argv)
     if args.quick:
         args.episodes, args.test_episodes, args.eval_episodes = 10, 20, 3
@@ -62,7 +64,7 @@ def main(argv=None) -> int:
     random_mean, expert_mean = e.reference_returns()
     args.results.parent.mkdir(parents=True, exist_ok=True)
     for name in args.methods:
-        cfg = method_config(name, e.env_id, args.quick)
+        cfg = method_config(name, e.env_id, args.quick, args.override)
         if cfg is None:
             print(f"{name}: no BENCHMARK_CONFIGS entry for {e.env_id}; skipped")
             continue
