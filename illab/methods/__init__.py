@@ -19,6 +19,9 @@ name        method                                                            ne
 ``bco``     BC from observation, BCO(α) (Torabi et al. 2018, arXiv 1805.01954) obs, next_obs, env
 ``dagger``  DAgger (Ross, Gordon & Bagnell 2011, arXiv 1011.0686)             env, expert
 ``gail``    GAIL (Ho & Ermon 2016, arXiv 1606.03476)                          obs, actions, env
+``appl``    Apprenticeship learning, projection (Abbeel & Ng 2004)          obs (states), env
+``gcl``     Guided cost learning (Finn, Levine & Abbeel 2016, arXiv 1603.00448) obs, actions, env
+``airl``    AIRL (Fu, Luo & Levine 2018, arXiv 1710.11248)                    obs, actions, next_obs, env
 ==========  ===============================================================  ==================
 """
 
@@ -29,6 +32,9 @@ from illab.methods.bc import BC, BCConfig
 from illab.methods.bco import BCO, BCOConfig
 from illab.methods.dagger import DAgger, DAggerConfig
 from illab.methods.gail import GAIL, GAILConfig
+from illab.methods.airl import AIRL, AIRLConfig
+from illab.methods.appl import AppL, AppLConfig
+from illab.methods.gcl import GCL, GCLConfig
 
 
 def load(path) -> ILMethod:
@@ -36,5 +42,6 @@ def load(path) -> ILMethod:
     return ILMethod.load(path)
 
 
-__all__ = ["BC", "BCConfig", "BCO", "BCOConfig", "DAgger", "DAggerConfig", "GAIL", "GAILConfig", "METHODS",
+__all__ = ["AIRL", "AIRLConfig", "AppL", "AppLConfig", "BC", "BCConfig", "BCO", "BCOConfig", "DAgger", "DAggerConfig",
+           "GAIL", "GAILConfig", "GCL", "GCLConfig", "METHODS",
            "ConfigBase", "ILMethod", "load"]
