@@ -1,6 +1,6 @@
 """Imitation-learning methods behind one interface.
 
->>> from illab.methods import BC, BCO, DAgger, GAIL, METHODS
+>>> from illab.methods import BC, BCO, DAgger, GAIL, IQLearn, SQIL, METHODS
 >>> bc = BC.from_dataset(train, seed=0).fit(train)      # doctest: +SKIP
 >>> bc.save("bc.pt"); same = BC.load("bc.pt")           # doctest: +SKIP
 
@@ -19,6 +19,8 @@ name        method                                                            ne
 ``bco``     BC from observation, BCO(α) (Torabi et al. 2018, arXiv 1805.01954) obs, next_obs, env
 ``dagger``  DAgger (Ross, Gordon & Bagnell 2011, arXiv 1011.0686)             env, expert
 ``gail``    GAIL (Ho & Ermon 2016, arXiv 1606.03476)                          obs, actions, env
+``sqil``    SQIL (Reddy, Dragan & Levine 2019, arXiv 1905.11108)              obs, actions, next_obs, env
+``iqlearn`` IQ-Learn (Garg et al. 2021, arXiv 2106.12142)                     obs, actions, next_obs, env
 ==========  ===============================================================  ==================
 """
 
@@ -29,6 +31,8 @@ from illab.methods.bc import BC, BCConfig
 from illab.methods.bco import BCO, BCOConfig
 from illab.methods.dagger import DAgger, DAggerConfig
 from illab.methods.gail import GAIL, GAILConfig
+from illab.methods.iqlearn import IQLearn, IQLearnConfig
+from illab.methods.sqil import SQIL, SQILConfig
 
 
 def load(path) -> ILMethod:
@@ -36,5 +40,6 @@ def load(path) -> ILMethod:
     return ILMethod.load(path)
 
 
-__all__ = ["BC", "BCConfig", "BCO", "BCOConfig", "DAgger", "DAggerConfig", "GAIL", "GAILConfig", "METHODS",
+__all__ = ["BC", "BCConfig", "BCO", "BCOConfig", "DAgger", "DAggerConfig", "GAIL", "GAILConfig", "IQLearn", "IQLearnConfig", "METHODS",
+           "SQIL", "SQILConfig",
            "ConfigBase", "ILMethod", "load"]
