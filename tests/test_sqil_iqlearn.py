@@ -18,7 +18,7 @@ from illab.methods.sqil import SQIL, SQILConfig, _replay_buffer_class
 from test_methods import POINT_ID, make_dataset, margin_over_random, point_expert
 
 CARTPOLE = dict(total_timesteps=2500, learning_starts=500, eval_every=0, target_update_interval=250)
-POINT = dict(total_timesteps=1000, learning_starts=200, eval_every=0, batch_size=64)
+POINT = dict(total_timesteps=1500, learning_starts=200, eval_every=0, batch_size=64)
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +136,19 @@ def test_config_errors():
         SQILConfig(ent_coef="lots")
     with pytest.raises(ValueError, match="temperature"):
         IQLearnConfig(temperature=0.0)
+
+
+def test_course_checkers_accept_the_solution_and_catch_mistakes():
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent.parent / "notebooks"))
+    from illab.course.offpolicy import check_implied_reward, check_soft_value
+    from solutions.offpolicy import implied_reward, soft_value
+    check_soft_value(soft_value)
+    check_implied_reward(implied_reward)
+    with pytest.raises(AssertionError, match="hard max"):
+        check_soft_value(lambda q, a: q.max(dim=1).values)
+    with pytest.raises(AssertionError, match="overflow"):
+        check_soft_value(lambda q, a: a * torch.log(torch.exp(q / a).sum(dim=1)))
+    with pytest.raises(AssertionError, match="terminal"):
+        check_implied_reward(lambda q, v, t, g: q - g * v)

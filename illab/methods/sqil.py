@@ -431,7 +431,7 @@ class SQIL(OffPolicyIL):
 
 
 BENCHMARK_CONFIGS: dict[str, dict] = {
-    "CartPole-v1": dict(total_timesteps=20_000, eval_every=2000),
+    "CartPole-v1": dict(total_timesteps=10_000, eval_every=1000),
     "Acrobot-v1": dict(total_timesteps=30_000, eval_every=3000),
     "MountainCar-v0": dict(total_timesteps=50_000, eval_every=5000),
     "LunarLander-v3": dict(total_timesteps=100_000, eval_every=10_000, target_update_interval=1000),
