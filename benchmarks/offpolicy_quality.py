@@ -37,7 +37,9 @@ def run(expert_id: str, method: str, seed: int, episodes: int, test_episodes: in
         overrides: dict) -> dict:
     card = experts.get(expert_id)
     random_return, expert_return = card.reference_returns()
-    path = collect(expert_id, episodes, workdir / expert_id, seed=0, progress=False)
+    path = workdir / expert_id / f"{expert_id}.npz"
+    if not path.exists():  # one dataset per expert, shared by every method and seed
+        path = collect(expert_id, episodes, workdir / expert_id, seed=0, progress=False)
     ds = BaselineDataset(path, n_episodes=episodes)
     mod = MODULES[method]
     kw = dict(mod.QUICK_CONFIG if quick else mod.BENCHMARK_CONFIGS[card.env_id])
