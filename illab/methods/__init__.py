@@ -1,6 +1,6 @@
 """Imitation-learning methods behind one interface.
 
->>> from illab.methods import BC, BCO, DAgger, GAIL, METHODS
+>>> from illab.methods import BC, BCO, DAgger, GAIL, AIRL, SQIL, IQLearn, METHODS
 >>> bc = BC.from_dataset(train, seed=0).fit(train)      # doctest: +SKIP
 >>> bc.save("bc.pt"); same = BC.load("bc.pt")           # doctest: +SKIP
 
@@ -22,6 +22,8 @@ name        method                                                            ne
 ``appl``    Apprenticeship learning, projection (Abbeel & Ng 2004)          obs (states), env
 ``gcl``     Guided cost learning (Finn, Levine & Abbeel 2016, arXiv 1603.00448) obs, actions, env
 ``airl``    AIRL (Fu, Luo & Levine 2018, arXiv 1710.11248)                    obs, actions, next_obs, env
+``sqil``    SQIL (Reddy, Dragan & Levine 2019, arXiv 1905.11108)              obs, actions, next_obs, env
+``iqlearn`` IQ-Learn (Garg et al. 2021, arXiv 2106.12142)                     obs, actions, next_obs, env
 ==========  ===============================================================  ==================
 """
 
@@ -35,6 +37,8 @@ from illab.methods.gail import GAIL, GAILConfig
 from illab.methods.airl import AIRL, AIRLConfig
 from illab.methods.appl import AppL, AppLConfig
 from illab.methods.gcl import GCL, GCLConfig
+from illab.methods.iqlearn import IQLearn, IQLearnConfig
+from illab.methods.sqil import SQIL, SQILConfig
 
 
 def load(path) -> ILMethod:
@@ -43,5 +47,5 @@ def load(path) -> ILMethod:
 
 
 __all__ = ["AIRL", "AIRLConfig", "AppL", "AppLConfig", "BC", "BCConfig", "BCO", "BCOConfig", "DAgger", "DAggerConfig",
-           "GAIL", "GAILConfig", "GCL", "GCLConfig", "METHODS",
+           "GAIL", "GAILConfig", "GCL", "GCLConfig", "IQLearn", "IQLearnConfig", "METHODS", "SQIL", "SQILConfig",
            "ConfigBase", "ILMethod", "load"]
