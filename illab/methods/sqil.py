@@ -35,7 +35,7 @@ from torch import nn
 from illab.demonstrations import Demonstrations
 from illab.fileio import torch_threads
 from illab.methods.base import ConfigBase, Env, ILMethod
-from illab.methods.gail import _preserve_global_rngs
+from illab.methods.adversarial import preserve_global_rngs
 from illab.methods.networks import as_tensor_obs, seeded_init
 from illab.policy import _batch, _finish_actions
 from illab.seeds import torch_seed
@@ -340,7 +340,7 @@ class OffPolicyIL(ILMethod):
         self._steps_to_expert = None
         cfg = self.config
         sb3_seed = torch_seed(self.seed, f"{self.name}-sb3") % (2**31 - 1)
-        with _preserve_global_rngs(), torch_threads(1):
+        with preserve_global_rngs(), torch_threads(1):
             venv = make_vec_env(env.id, n_envs=1, seed=sb3_seed, env_kwargs=env.kwargs)
             try:
                 model = self._make_model(venv, demos, sb3_seed)
