@@ -53,6 +53,17 @@ QUICK_CONFIGS: dict[str, dict[str, Any]] = {
 FULL_CONFIGS: dict[str, dict[str, Any]] = {}
 """Per-method ``<Name>Config`` overrides of the published table (``{}`` = the method's defaults)."""
 
+
+def method_config(method_cls: type, env_id: str, override: dict[str, Any] | None, quick: bool) -> dict | None:
+    """A cell's config overrides: the method module's own budget for ``env_id`` (its
+    ``BENCHMARK_CONFIGS[env_id]``, or ``QUICK_CONFIG`` with ``quick``; a method file states the budgets
+    it was measured with) updated by ``override`` (the run's ``configs[method]``). ``None``: defaults."""
+    import sys
+    module = sys.modules.get(method_cls.__module__)
+    own = getattr(module, "QUICK_CONFIG", None) if quick else getattr(module, "BENCHMARK_CONFIGS", {}).get(env_id)
+    merged = {**(own or {}), **(override or {})}
+    return merged or None
+
 RESULT_FIELDS = ("expert_id", "env_id", "method", "seed_index", "train_seed", "demonstrations",
                  "test_episodes", "aer_mean", "aer_std", "perf_mean", "perf_std", "random_return",
                  "expert_return", "dataset_hash", "expert_sha256")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from illab import experts as registry
-from illab.benchmark.cells import (ALL_METHODS, FULL, FULL_CONFIGS, QUICK, QUICK_CONFIGS, CellTask, EnvSetup,
+from illab.benchmark.cells import (ALL_METHODS, method_config, FULL, FULL_CONFIGS, QUICK, QUICK_CONFIGS, CellTask, EnvSetup,
                                    _make_config, bundled_experts, code_hash, execute_task, make_task, prepare_env)
 from illab.benchmark.report import demos_rows, summarize, write_demos, write_reports
 from illab.fileio import atomic_write, torch_threads as _torch_threads
@@ -194,7 +194,7 @@ def _dispatch(tasks: list[tuple[CellTask, _Table, Path]], executor, bar, log: Ca
 def _run_tables(tables: list[_Table], envs: list[str], methods: list[str], seeds: int, *, base_seed: int,
                 test_episodes: int, configs: dict, eval_episodes, data_dir, threads, atol, collect, load_dataset,
                 methods_registry, custom_registry: bool, executor, workers, scheduler, report_only: bool,
-                progress: bool, torch_threads) -> None:
+                progress: bool, torch_threads, quick: bool = False) -> None:
     from tqdm.auto import tqdm
     total = len(tables) * len(envs) * len(methods) * seeds
     bar = tqdm(total=total, desc="benchmark", unit="cell", disable=not progress, smoothing=0.1)
@@ -223,7 +223,8 @@ def _run_tables(tables: list[_Table], envs: list[str], methods: list[str], seeds
                                                         collect=collect, load_dataset=load_dataset)
                     for m in methods:
                         for k in range(seeds):
-                            task = make_task(setup, m, k, base_seed=base_seed, config=configs.get(m),
+                            config = method_config(methods_registry[m], setup.env_id, configs.get(m), quick)
+                            task = make_task(setup, m, k, base_seed=base_seed, config=config,
                                              eval_episodes=eval_episodes, code=codes[m],
                                              methods_registry=methods_registry if custom_registry else None,
                                              load_dataset=load_dataset, expected_seconds=_estimate(known, eid, m))
@@ -326,7 +327,7 @@ def run(envs: Sequence[str] | None = None, methods: Sequence[str] | None = None,
     data_dir = Path(data_dir) if data_dir is not None else out / "data"
     t_start = time.perf_counter()
     table = _Table(out, episodes, markdown)
-    _run_tables([table], envs, methods, seeds, base_seed=base_seed, test_episodes=test_episodes, configs=configs,
+    _run_tables([table], envs, methods, seeds, base_seed=base_seed, test_episodes=test_episodes, configs=configs, quick=quick,
                 eval_episodes=eval_episodes, data_dir=data_dir, threads=threads, atol=atol, collect=collect,
                 load_dataset=load_dataset, methods_registry=methods_registry, custom_registry=custom,
                 executor=executor, workers=workers, scheduler=scheduler, report_only=report_only,
@@ -383,7 +384,7 @@ def sweep(demos: Sequence[int], envs: Sequence[str] | None = None, methods: Sequ
     data_dir = Path(data_dir) if data_dir is not None else out / "data"
     t_start = time.perf_counter()
     tables = [_Table(out / "demos" / f"n{n}", n) for n in sorted(demos)]
-    _run_tables(tables, envs, methods, seeds, base_seed=base_seed, test_episodes=test_episodes, configs=configs,
+    _run_tables(tables, envs, methods, seeds, base_seed=base_seed, test_episodes=test_episodes, configs=configs, quick=quick,
                 eval_episodes=eval_episodes, data_dir=data_dir, threads=threads, atol=atol, collect=collect,
                 load_dataset=load_dataset, methods_registry=methods_registry, custom_registry=custom,
                 executor=executor, workers=workers, scheduler=scheduler, report_only=report_only,
