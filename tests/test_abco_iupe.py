@@ -126,7 +126,7 @@ def test_iupe_labels_are_sampled_from_the_idm(trained, cartpole, point):
     noisy = box.sample_labels(point.obs, point.next_obs, np.random.default_rng(0), std=np.full(1, 0.3, np.float32))
     assert noisy.shape == zero.shape and np.abs(noisy - zero).mean() > 0.05
     assert np.all(noisy >= -1) and np.all(noisy <= 1)                    # clipped to the bounds
-    assert box.history["exploration_std"] and min(box.history["exploration_std"][0]) >= 0.05
+    assert box.history["exploration_std"] == [0.1, 0.1] and "label_agreement" not in box.history  # mean labels
 
 
 # ----------------------------------------------------------------------------- seeds, persistence
@@ -157,6 +157,6 @@ def test_save_load_identical_actions(trained, cartpole, point, tmp_path, name, t
 def test_config_validation():
     with pytest.raises(ValueError, match="agent_steps"):
         ABCOConfig(agent_steps=0)
-    with pytest.raises(ValueError, match="min_exploration_std"):
-        IUPEConfig(min_exploration_std=-0.1)
+    with pytest.raises(ValueError, match="exploration_std"):
+        IUPEConfig(exploration_std=-0.1)
     assert METHODS["abco"] is ABCO and METHODS["iupe"] is IUPE
