@@ -160,3 +160,11 @@ def test_config_validation():
     with pytest.raises(ValueError, match="exploration_std"):
         IUPEConfig(exploration_std=-0.1)
     assert METHODS["abco"] is ABCO and METHODS["iupe"] is IUPE
+
+
+def test_benchmark_configs_are_valid():
+    from illab.methods import abco, iupe
+    for mod, cls in ((abco, ABCOConfig), (iupe, IUPEConfig)):
+        cls(**mod.QUICK_CONFIG)
+        for env_id, cfg in mod.BENCHMARK_CONFIGS.items():
+            assert "-v" in env_id and cls(**cfg)

@@ -172,3 +172,11 @@ class IUPE(ABCO):
                                     generator=pol_gen, optimizer=opt, progress=False)
             self.history.setdefault("loss", []).extend(losses)
         self._log(label_agreement=float(np.mean(agree)))
+
+
+QUICK_CONFIG: dict = {"pre_demo_steps": 2000, "agent_steps": 1000, "post_iterations": 2, "epochs": 10,
+                      "idm_epochs": 10}
+"""``IUPEConfig`` overrides for the benchmark's ``--quick`` mode (CartPole, tiny budgets)."""
+
+BENCHMARK_CONFIGS: dict[str, dict] = {}
+"""``IUPEConfig`` overrides per environment id for the published table (missing: the defaults)."""
