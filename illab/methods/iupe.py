@@ -178,5 +178,7 @@ QUICK_CONFIG: dict = {"pre_demo_steps": 2000, "agent_steps": 1000, "post_iterati
                       "idm_epochs": 10}
 """``IUPEConfig`` overrides for the benchmark's ``--quick`` mode (CartPole, tiny budgets)."""
 
-BENCHMARK_CONFIGS: dict[str, dict] = {}
+BENCHMARK_CONFIGS: dict[str, dict] = {
+    "CartPole-v1": {"post_iterations": 3},  # every round already scores 500 on validation; saves ~2/3 of the time
+}
 """``IUPEConfig`` overrides per environment id for the published table (missing: the defaults)."""
