@@ -2,8 +2,7 @@
 
 The lead appends :data:`CELLS` to ``nb05`` in ``tools/make_methods_notebooks.py`` (after section 4,
 before the summary). The cells use what 05's setup and section 1 define: ``np``, ``plt``,
-``QUICK``, ``evaluate``, ``random_return``, ``expert_return``, ``demos`` (a CartPole
-``BaselineDataset`` with rewards and actions). Run alone with ``ILLAB_QUICK=1`` in ~40 s.
+``QUICK``, ``experts``, ``collect``, ``BaselineDataset``, ``evaluate``, ``workdir``. Run alone with ``ILLAB_QUICK=1`` in ~40 s.
 
     python tools/nb05_abco_section.py --check    # executes 05's first cells + CELLS in a scratch notebook
 """
@@ -32,16 +31,20 @@ ones — exactly the states whose actions the demonstrations need.
 policy's softmax while it plays, and the demonstrations' labels are *drawn* from the IDM's softmax instead of its
 argmax (for `Box` actions illab draws from the Gaussian that mean-squared error fits; see `illab/methods/iupe.py`).
 
-Below: BCO(α) and ABCO with the same small random budget. We track the IDM's accuracy on the **agent's** own new
-states (measured before it trains on them) and on the **expert's** states (true actions kept aside only for this plot)."""),
+Below: MountainCar, where random play stays at the bottom of the valley while the expert swings up the hill.
+BCO(α) and ABCO get the same random budget. We track the IDM's accuracy on the **agent's** own new states (measured
+before it trains on them) and on the **expert's** states (true actions kept aside only for this plot)."""),
 code("""from illab.methods import ABCO, ABCOConfig, BCO, BCOConfig
 
-budget = dict(pre_demo_steps=200, epochs=10, idm_epochs=20)
-rounds = 3 if QUICK else 6
-bco_a = BCO.from_dataset(demos, BCOConfig(alpha=2.0, post_iterations=rounds, **budget), seed=1)
-bco_a.fit(demos, eval_episodes=3, progress=False)     # demos' actions: only the inferred_accuracy diagnostic
-abco = ABCO.from_dataset(demos, ABCOConfig(agent_steps=400, post_iterations=rounds, **budget), seed=1)
-abco.fit(demos, eval_episodes=3, progress=False)
+car = experts.get("mountaincar")
+car_random, car_expert = car.reference_returns()
+car_demos = BaselineDataset(collect("mountaincar", 5, workdir, seed=0), n_episodes=5)
+budget = dict(pre_demo_steps=2000, epochs=20, idm_epochs=20)
+rounds = 3 if QUICK else 5
+bco_a = BCO.from_dataset(car_demos, BCOConfig(alpha=0.5, post_iterations=rounds, **budget), seed=1)
+bco_a.fit(car_demos, eval_episodes=3, progress=False)  # demos' actions: only the inferred_accuracy diagnostic
+abco = ABCO.from_dataset(car_demos, ABCOConfig(agent_steps=1000, post_iterations=rounds, **budget), seed=1)
+abco.fit(car_demos, eval_episodes=3, progress=False)
 print("ABCO ratio r per round:        ", np.round(abco.history["ratio"], 2))
 print("ABCO IDM data size per round:  ", abco.history["idm_size"])
 for name, m in (("BCO(α)", bco_a), ("ABCO", abco)):
@@ -62,15 +65,15 @@ code("""def show_idm(ax=None):
 
 show_idm()
 for name, m in (("BCO(α)", bco_a), ("ABCO", abco)):
-    res = evaluate(m, "CartPole-v1", 10 if QUICK else 30, seed=0, stream="test")
-    print(f"{name:6s} normalized test performance {res.performance(random_return, expert_return)[0]:.3f} "
+    res = evaluate(m, car.env_id, 10 if QUICK else 30, seed=0, stream="test")
+    print(f"{name:6s} normalized test performance {res.performance(car_random, car_expert)[0]:.3f} "
           f"({m.interaction_steps} environment steps)")
 assert abco.history["inferred_accuracy"][-1] >= abco.history["inferred_accuracy"][0] - 0.05"""),
-md(r"""**Reading the plot.** Round 0 is BCO(0): the IDM knows only random play. Where the agent's states differ from
-random play, the IDM is wrong on them at first (dashed line); once the agent is good ($r$ near 1) its own transitions
-dominate the IDM's data and the accuracy on the expert's states follows. With a larger random budget BCO(α)
-recovers too — random play covers CartPole well. Goal-aware sampling is no cure-all: on LunarLanderContinuous, whose
-engines ignore small throttle values (many actions, one effect), ABCO stays at BCO's level (`docs/methods.md`).
+md(r"""**Reading the plot.** Round 0 is BCO(0): the IDM knows only random play, which never climbs the hill, and it is
+wrong on a good share of the expert's states. One round of own play already covers them in both methods; ABCO
+additionally weighs that play by $r$, so as the agent succeeds its own transitions replace the random ones instead
+of being appended to them. Goal-aware sampling is no cure-all: on LunarLanderContinuous, whose engines ignore small
+throttle values (many actions, one effect), ABCO stays at BCO's level (`docs/methods.md`).
 
 ## 6 · Exercise: the success-weighted sampling ratio
 
@@ -79,7 +82,7 @@ episode returns; return ABCO's $r$ above as a Python float in $[0, 1]$ (normaliz
 $[0, 1]$, then average; 0 for no episodes). Then say how many transitions the next IDM data set keeps from the old
 data and takes from the new (next cell)."""),
 code("""from illab.course.observation import check_success_ratio
-from illab.methods.abco import goal_aware_ratio as reference_success_ratio   # peek only after trying
+# the reference is illab.methods.abco.goal_aware_ratio — peek only after trying
 
 
 def success_ratio(returns, random_return, expert_return):
@@ -87,21 +90,17 @@ def success_ratio(returns, random_return, expert_return):
     raise NotImplementedError
 
 
-check_success_ratio(success_ratio, reference=reference_success_ratio)"""),
+check_success_ratio(success_ratio)"""),
 md(r"""**Check yourself.** With $r$, ABCO keeps `int((1 - r) * len(old))` uniformly drawn old transitions and adds
 `int(r * len(new))` new ones. The cell below recomputes ABCO's data sizes from its logged ratios — if your
 `success_ratio` is right, both lines agree (uses the reference if yours is still a stub)."""),
-code("""ratio_fn = success_ratio
-try:
-    ratio_fn(np.array([expert_return]), random_return, expert_return)
-except NotImplementedError:
-    ratio_fn = reference_success_ratio
+code("""ratio_fn = check_success_ratio(success_ratio)   # yours if right, else the reference
 sizes, n_new = [abco.history["idm_size"][0]], abco.config.agent_steps
 for r in abco.history["ratio"]:
     sizes.append(sizes[-1] if r == 0 else int(sizes[-1] * (1 - r)) + int(n_new * r))
 print("recomputed IDM sizes:", sizes)
 print("ABCO's IDM sizes:    ", abco.history["idm_size"])
-print("r of a perfect and a random episode:", ratio_fn(np.array([expert_return, random_return]), random_return, expert_return))
+print("r of a perfect and a random episode:", ratio_fn(np.array([car_expert, car_random]), car_random, car_expert))
 assert sizes == abco.history["idm_size"]"""),
 ]
 
