@@ -9,6 +9,7 @@ import numpy as np
 
 from illab.course import solutions
 from illab.course.exercise import Attempt
+from illab.methods.abco import goal_aware_ratio
 
 
 def check_idm_pairs(fn, reference=solutions.idm_pairs):
@@ -47,3 +48,39 @@ def check_idm_pairs(fn, reference=solutions.idm_pairs):
         if not np.array_equal(y, actions):
             raise attempt.fail("the target of row t is actions[t], the action that led from s_t to s_t+1")
     return attempt.done("(s_t, s_t+1) → a_t for every step of the agent's own play.")
+
+
+def check_success_ratio(fn, reference=goal_aware_ratio):
+    """Check ``fn(returns, random_return, expert_return) -> float``: ABCO's goal-aware sampling ratio.
+
+    ``returns``: ``(E,)`` float64 undiscounted returns of the agent's episodes; the answer is
+    ``mean_e clip((G_e − random) / (expert − random), 0, 1)`` in [0, 1], 0.0 for no episodes
+    (Monteiro et al. 2020, ABCO, arXiv 2004.13529; normalization as in IL-Datasets, arXiv 2403.00550).
+
+    Returns:
+        ``fn`` if it is right; ``reference`` (illab's ``goal_aware_ratio``, with a "not attempted
+        yet" note) while ``fn`` is a stub.
+
+    Raises:
+        AssertionError: with a hint (no clipping, clipping after averaging, random not subtracted, ...).
+    """
+    cases = [  # (returns, random, expert, answer, hint if wrong)
+        ([500.0, 9.8], 9.8, 500.0, 0.5, "normalize each return: (G − random) / (expert − random)"),
+        ([9.8], 9.8, 500.0, 0.0, "a random-level episode scores 0: subtract random_return before dividing"),
+        ([-200.0, -100.0], -200.0, -100.0, 0.5, "negative returns (MountainCar): (G − random) / (expert − random)"),
+        ([600.0], 9.8, 500.0, 1.0, "an episode better than the expert counts as 1: clip each episode to [0, 1]"),
+        ([-50.0], 9.8, 500.0, 0.0, "an episode worse than random counts as 0: clip each episode to [0, 1]"),
+        ([990.2, 9.8], 9.8, 500.0, 0.5, "clip each episode *before* averaging (a great episode must not "
+                                         "make up for a failed one)"),
+        ([], 9.8, 500.0, 0.0, "no episodes: return 0.0"),
+    ]
+    attempt = Attempt(fn, reference, getattr(fn, "__name__", "your function"))
+    for returns, lo, hi, want, hint in cases:
+        got = attempt(np.asarray(returns, dtype=np.float64), lo, hi)
+        try:
+            got = float(got)
+        except (TypeError, ValueError):
+            raise attempt.fail(f"return one number (a float), got {type(got).__name__}") from None
+        if not np.isfinite(got) or abs(got - want) > 1e-6:
+            raise attempt.fail(f"returns {returns}, random {lo}, expert {hi}: expected {want}, got {got:.4f}. {hint}")
+    return attempt.done("r = mean of clipped normalized returns; ABCO mixes r of the agent's play into the IDM's data.")

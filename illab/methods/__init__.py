@@ -17,6 +17,8 @@ name        method                                                            ne
 ==========  ===============================================================  ==================
 ``bc``      Behavioural cloning (Pomerleau 1989; Bain & Sammut 1995)          obs, actions
 ``bco``     BC from observation, BCO(α) (Torabi et al. 2018, arXiv 1805.01954) obs, next_obs, env
+``abco``    ABCO: BCO + goal-aware sampling (Monteiro et al. 2020, 2004.13529) obs, next_obs, env
+``iupe``    IUPE: ABCO + exploration (Gavenski et al. 2020, arXiv 2008.05660) obs, next_obs, env
 ``dagger``  DAgger (Ross, Gordon & Bagnell 2011, arXiv 1011.0686)             env, expert
 ``gail``    GAIL (Ho & Ermon 2016, arXiv 1606.03476)                          obs, actions, env
 ``appl``    Apprenticeship learning, projection (Abbeel & Ng 2004)          obs (states), env
@@ -32,6 +34,8 @@ from __future__ import annotations
 from illab.methods.base import METHODS, ConfigBase, ILMethod
 from illab.methods.bc import BC, BCConfig
 from illab.methods.bco import BCO, BCOConfig
+from illab.methods.abco import ABCO, ABCOConfig
+from illab.methods.iupe import IUPE, IUPEConfig
 from illab.methods.dagger import DAgger, DAggerConfig
 from illab.methods.gail import GAIL, GAILConfig
 from illab.methods.airl import AIRL, AIRLConfig
@@ -46,6 +50,7 @@ def load(path) -> ILMethod:
     return ILMethod.load(path)
 
 
-__all__ = ["AIRL", "AIRLConfig", "AppL", "AppLConfig", "BC", "BCConfig", "BCO", "BCOConfig", "DAgger", "DAggerConfig",
-           "GAIL", "GAILConfig", "GCL", "GCLConfig", "IQLearn", "IQLearnConfig", "METHODS", "SQIL", "SQILConfig",
+__all__ = ["ABCO", "ABCOConfig", "AIRL", "AIRLConfig", "AppL", "AppLConfig", "BC", "BCConfig", "BCO", "BCOConfig",
+           "DAgger", "DAggerConfig", "GAIL", "GAILConfig", "GCL", "GCLConfig", "IQLearn", "IQLearnConfig", "IUPE",
+           "IUPEConfig", "METHODS", "SQIL", "SQILConfig",
            "ConfigBase", "ILMethod", "load"]

@@ -155,15 +155,18 @@ class BCO(ILMethod):
                  ) -> dict[str, np.ndarray]:
         """Play ``policy`` for ``steps`` environment steps (whole episodes, cut to ``steps``
         transitions) with reset seeds from the ``"demonstrations"`` stream of
-        ``torch_seed(seed, "bco-env")``; returns ``obs, actions, next_obs`` arrays."""
+        ``torch_seed(seed, "bco-env")``; returns ``obs, actions, next_obs`` arrays. The undiscounted
+        return of every episode played (including a cut last one) is kept in ``last_episode_returns``."""
         base = torch_seed(self.seed, "bco-env")
         chunks, total, avg = [], 0, None
+        self.last_episode_returns: list[float] = []  # hook for ABCO's goal-aware sampling
         while total < steps:
             want = 16 if avg is None else max(1, min(64, math.ceil((steps - total) / avg)))
             start = self._episodes_played
             eps = run_episodes(policy, env_id, episode_seeds(base, want, "demonstrations", start=start),
                                env_kwargs=env_kwargs, deterministic=deterministic)
             self._episodes_played += want
+            self.last_episode_returns.extend(float(e.ret) for e in eps)
             arr = episodes_to_arrays(eps)
             chunks.append({k: arr[k] for k in ("obs", "actions", "next_obs")})
             total += len(arr["obs"])
