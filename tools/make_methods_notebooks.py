@@ -2,6 +2,8 @@
 outputs cleared. Run: python tools/make_methods_notebooks.py"""
 import nbformat as nbf
 
+from nb05_abco_section import CELLS as ABCO_CELLS
+
 md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
 
 
@@ -264,6 +266,7 @@ def idm_pairs(states, actions):
 
 
 idm_pairs = check_idm_pairs(idm_pairs)   # your function if it is right, else the reference (and it says so)"""),
+*ABCO_CELLS,
 md("""## Summary
 
 - Actions are often missing; the agent's own play teaches it the inverse dynamics that fill them in.
@@ -271,6 +274,8 @@ md("""## Summary
   follows it; BCO(α)'s own-policy data targets the states that matter.
 - BCO's labels are at best BC's: it can match BC, not beat it, and it pays in environment steps for what BC gets
   from recorded actions.
+- ABCO lets the agent's own success decide how much of its play enters the IDM's data; IUPE adds sampled play and
+  sampled labels.
 
 **What next.** Notebook 06: DAgger queries the expert on the learner's states; GAIL learns a reward from a
 discriminator and optimises it with PPO."""),
