@@ -81,3 +81,22 @@ def test_parse_stop_by():
         parse_stop_by("11:00", now)
     with pytest.raises(ValueError, match="HH:MM"):
         parse_stop_by("soon", now)
+
+
+def test_promote_copies_a_verified_candidate_under_a_new_id(tmp_path):
+    from illab.experts.train import promote, sha256
+
+    src, dest = tmp_path / "cand", tmp_path / "bundled"
+    src.mkdir(), dest.mkdir()
+    (src / "a-td3.zip").write_bytes(b"weights")
+    card = {"id": "a-td3", "file": "a-td3.zip", "sha256": sha256(src / "a-td3.zip"), "normalization_file": None}
+    (src / "a-td3.json").write_text(json.dumps(card))
+    (dest / "a.npz").write_bytes(b"old PPO statistics")
+    new = promote("a-td3", src, "a", dest)
+    assert new["id"] == "a" and new["file"] == "a.zip" and new["promoted_from"] == "a-td3"
+    assert (dest / "a.zip").read_bytes() == b"weights" and not (dest / "a.npz").exists()
+    assert json.loads((dest / "a.json").read_text()) == new
+    (src / "a-td3.zip").write_bytes(b"tampered")
+    with pytest.raises(ValueError, match="sha256"):
+        promote("a-td3", src, "b", dest)
+    assert not (dest / "b.zip").exists()

@@ -408,6 +408,39 @@ def repack(expert_id: str, out: Path = BUNDLED) -> None:
     print(f"{expert_id}: {path.stat().st_size / 1e6:.2f} MB, sha256 {card['sha256'][:12]}")
 
 
+def promote(expert_id: str, src: Path, new_id: str, dest: Path = BUNDLED) -> dict:
+    """Copy a verified candidate (``src/<expert_id>.zip`` + card) into ``dest`` as ``new_id``.
+
+    The card's ``id``, ``file`` and ``sha256`` are rewritten (``promoted_from`` records the old id);
+    a ``dest/<new_id>.npz`` left by a previous expert is removed when the candidate has none. The
+    zoo spec of ``new_id`` must be switched to the candidate's by hand (``zoo.ZOO[new_id] =
+    zoo.CANDIDATES[expert_id]``), and benchmark rows tied to the old file's sha256 re-run.
+
+    Returns:
+        The new card.
+
+    Raises:
+        FileNotFoundError: no card or weights for ``expert_id`` in ``src``.
+        ValueError: the candidate's sha256 does not match its card.
+    """
+    src, dest = Path(src), Path(dest)
+    card = json.loads((src / f"{expert_id}.json").read_text())
+    weights = src / card["file"]
+    if sha256(weights) != card["sha256"]:
+        raise ValueError(f"{weights}: sha256 differs from its card; re-verify the candidate before promoting it")
+    data = weights.read_bytes()
+    atomic_write(dest / f"{new_id}.zip", data)
+    norm = card.get("normalization_file")
+    if norm:
+        atomic_write(dest / f"{new_id}.npz", (src / norm).read_bytes())
+    else:
+        (dest / f"{new_id}.npz").unlink(missing_ok=True)
+    card.update(id=new_id, file=f"{new_id}.zip", promoted_from=expert_id,
+                normalization_file=f"{new_id}.npz" if norm else None, sha256=sha256(dest / f"{new_id}.zip"))
+    atomic_write(dest / f"{new_id}.json", json.dumps(card, indent=2) + "\n")
+    return card
+
+
 def _write(expert_id, model, venv, card, out: Path, force: bool):
     out.mkdir(parents=True, exist_ok=True)
     card_path = out / f"{expert_id}.json"
@@ -445,10 +478,19 @@ def main(argv=None):
     parser.add_argument("--stop-by", default=None, help="stop training at this time (HH:MM today, or ISO)")
     parser.add_argument("--repack", action="store_true",
                         help="only re-save the files in --out acting-only (no training)")
+    parser.add_argument("--promote-as", default=None, metavar="NEW_ID",
+                        help="no training: copy the expert in --out into the package's bundled/ as NEW_ID")
     args = parser.parse_args(argv)
+    if args.promote_as and len(args.expert_id) != 1:
+        parser.error("--promote-as takes exactly one expert id")
     stop_by = parse_stop_by(args.stop_by)
     for expert_id in args.expert_id:
         out = Path(str(args.out).replace("{id}", expert_id))
+        if args.promote_as:
+            card = promote(expert_id, out, args.promote_as)
+            print(f"{expert_id} -> {BUNDLED / card['file']} (sha256 {card['sha256'][:12]}); now set "
+                  f"zoo.ZOO[{args.promote_as!r}] to the candidate's spec and re-run its benchmark rows")
+            continue
         if args.repack:
             repack(expert_id, out)
             continue
