@@ -105,7 +105,8 @@ class CheckedPolicy:
 
     Checks (per ``predict`` call on a batch ``(n, *obs_shape)``): ``Discrete`` actions must be
     integers of shape ``(n,)`` inside ``[start, start + n)`` — floats are refused, never cast;
-    ``Box`` actions must be finite floats of shape ``(n, *act_shape)`` inside ``[low, high]``.
+    ``Box`` actions must be finite floats of shape ``(n, *act_shape)`` inside ``[low, high]``
+    (up to a relative float32 rounding margin of 1e-5).
 
     Raises:
         PolicyOutputError: naming the problem, the first offending row and the fix.
@@ -150,7 +151,10 @@ class CheckedPolicy:
                 i = int(np.argmin(finite))
                 raise PolicyOutputError(f"{name}.predict returned NaN or inf actions (row {i}): the policy "
                                         "diverged; check its training loss and inputs")
-            out = ((a < space.low) | (a > space.high)).reshape(n, -1).any(1)
+            # a float32 rounding margin: SB3's unscale_action of a tanh output can land 1 ulp outside
+            tol_low = 1e-5 * np.maximum(1.0, np.abs(space.low))
+            tol_high = 1e-5 * np.maximum(1.0, np.abs(space.high))
+            out = ((a < space.low - tol_low) | (a > space.high + tol_high)).reshape(n, -1).any(1)
             if out.any():
                 i = int(np.argmax(out))
                 raise PolicyOutputError(f"{name}.predict returned action {a[i].tolist()} (row {i}) outside the "
