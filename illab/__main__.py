@@ -58,7 +58,8 @@ def _error_message(err: BaseException) -> str:
             return f"missing or unknown key {msg!r} (a file written by another illab version, or a typo?)"
         return msg
     msg = str(err).strip() or type(err).__name__
-    return msg if isinstance(err, (CLIError, ValueError, KeyError)) else f"{type(err).__name__}: {msg}"
+    plain = (CLIError, ValueError, KeyError, FileNotFoundError, FileExistsError)
+    return msg if isinstance(err, plain) else f"{type(err).__name__}: {msg}"
 
 
 def _table(rows: list[list], header: list[str]) -> str:
@@ -112,8 +113,11 @@ def cmd_collect(args) -> int:
     from illab.controller import collect
     from illab import datafile, experts
     expert_id = experts.resolve(args.expert_id, args.source)  # e.g. hopper --source hub → ppo-Hopper-v3
-    path = collect(expert_id, args.episodes, args.out, seed=args.seed, threads=args.threads,
-                   overwrite=args.overwrite, progress=not args.quiet)
+    try:
+        path = collect(expert_id, args.episodes, args.out, seed=args.seed, threads=args.threads,
+                       overwrite=args.overwrite, progress=not args.quiet)
+    except FileExistsError as err:
+        raise CLIError(str(err).replace("pass overwrite=True", "pass --overwrite")) from None
     card = datafile.read_card(path)
     print(f"{path}: {card.get('episodes')} episodes, {card.get('transitions')} transitions, "
           f"return {_pm(card.get('return_mean', float('nan')), card.get('return_std', float('nan')))}, "

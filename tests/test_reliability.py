@@ -449,3 +449,14 @@ def test_cli_bad_files_end_in_one_clean_line(tmp_path):
                               env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
         assert proc.returncode == 1, proc.stderr
         assert "Traceback" not in proc.stderr and message in proc.stderr, proc.stderr
+
+
+def test_cli_collect_reuses_or_names_the_flag(tmp_path, capsys):
+    argv = ["collect", "cartpole", "--episodes", "2", "--out", str(tmp_path), "--quiet"]
+    assert main(argv) == 0 and main(argv) == 0
+    assert capsys.readouterr().out.count("already holds this dataset") == 1
+    before = (tmp_path / "cartpole.npz").read_bytes()
+    assert main(argv[:3] + ["3"] + argv[4:]) == 1
+    err = capsys.readouterr().err
+    assert "episodes: file has 2, requested 3" in err and "pass --overwrite" in err
+    assert (tmp_path / "cartpole.npz").read_bytes() == before
