@@ -13,8 +13,10 @@ Commands::
     illab benchmark --envs cartpole acrobot --methods bc gail --seeds 3 --out results/ [--quick]
     illab course --out runs/course                        # execute every notebook headless, timed
 
-Every command exits with status 0 on success, 1 on a failure it explains (bad input, leakage,
-a failing notebook) and 2 on bad usage (argparse).
+Every command exits with status 0 on success, 1 on a failure it explains in one
+``illab <command>: error: ...`` line (bad input, a corrupt or mismatched dataset, a full or
+read-only disk, an unreachable hub, leakage, a failing notebook) and 2 on bad usage (argparse,
+including counts below 1 such as ``--episodes 0``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,33 @@ from pathlib import Path
 
 class CLIError(Exception):
     """A failure the CLI reports as one line (exit status 1)."""
+
+
+def _count_arg(minimum: int = 1):
+    """An argparse ``type`` for a whole number >= ``minimum`` (``--episodes 0`` is a usage error,
+    never silently replaced by a default)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+    parse.__name__ = "count"
+    return parse
+
+
+def _error_message(err: BaseException) -> str:
+    """One readable line for ``err``: a ``KeyError`` shows its message, or says which key is missing."""
+    if isinstance(err, KeyError):
+        msg = str(err.args[0]) if err.args else ""
+        if " " not in msg.strip():
+            return f"missing or unknown key {msg!r} (a file written by another illab version, or a typo?)"
+        return msg
+    msg = str(err).strip() or type(err).__name__
+    plain = (CLIError, ValueError, KeyError, FileNotFoundError, FileExistsError)
+    return msg if isinstance(err, plain) else f"{type(err).__name__}: {msg}"
 
 
 def _table(rows: list[list], header: list[str]) -> str:
@@ -84,8 +113,11 @@ def cmd_collect(args) -> int:
     from illab.controller import collect
     from illab import datafile, experts
     expert_id = experts.resolve(args.expert_id, args.source)  # e.g. hopper --source hub → ppo-Hopper-v3
-    path = collect(expert_id, args.episodes, args.out, seed=args.seed, threads=args.threads,
-                   overwrite=args.overwrite, progress=not args.quiet)
+    try:
+        path = collect(expert_id, args.episodes, args.out, seed=args.seed, threads=args.threads,
+                       overwrite=args.overwrite, progress=not args.quiet)
+    except FileExistsError as err:
+        raise CLIError(str(err).replace("pass overwrite=True", "pass --overwrite")) from None
     card = datafile.read_card(path)
     print(f"{path}: {card.get('episodes')} episodes, {card.get('transitions')} transitions, "
           f"return {_pm(card.get('return_mean', float('nan')), card.get('return_std', float('nan')))}, "
@@ -123,7 +155,8 @@ def cmd_train(args) -> int:
     meta = {"method": args.method, "env_id": ds.env_id, "env_kwargs": ds.env_kwargs, "expert_id": expert_id,
             "dataset": str(Path(args.dataset).resolve()), "dataset_hash": ds.card.get("content_hash"),
             "n_episodes": args.n_episodes, "seed": args.seed, "config": overrides, "train_seconds": round(wall, 1)}
-    _sidecar(out).write_text(json.dumps(meta, indent=2) + "\n")
+    from illab.fileio import atomic_write
+    atomic_write(_sidecar(out), json.dumps(meta, indent=2) + "\n")
     print(f"trained {args.method} on {len(ds)} transitions of {ds.env_id} in {wall:.1f} s → {out} (+ {_sidecar(out).name})")
     return 0
 
@@ -137,9 +170,17 @@ def _load_model(target: str, source: str | None = None):
         if not meta_path.exists():
             raise CLIError(f"{p} has no {meta_path.name} beside it (written by `illab train`); it says which method "
                            "and environment the model belongs to")
-        meta = json.loads(meta_path.read_text())
+        try:
+            meta = json.loads(meta_path.read_text())
+            method, env_id = meta["method"], meta["env_id"]
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise CLIError(f"{meta_path} is not a model record written by `illab train` ({type(err).__name__}: "
+                           f"{err}); re-run `illab train ... --out {p}`") from None
         from illab.methods import METHODS
-        return METHODS[meta["method"]].load(p), meta["env_id"], meta.get("env_kwargs") or {}, meta.get("expert_id"), \
+        if method not in METHODS:
+            raise CLIError(f"{meta_path} names method {method!r}, which this illab does not have "
+                           f"(known: {', '.join(sorted(METHODS))})")
+        return METHODS[method].load(p), meta["env_id"], meta.get("env_kwargs") or {}, meta.get("expert_id"), \
             f"{meta['method']} ({p.name})"
     try:
         served = experts.resolve(target, source)
@@ -250,9 +291,14 @@ def cmd_course(args) -> int:
     if not paths:
         raise CLIError(f"no notebooks found in {src}")
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     if out.resolve() == src.resolve():
         raise CLIError("--out must not be the notebooks folder: the committed notebooks are never modified")
+    clash = [p.name for p in paths if (out / p.name).exists()]
+    if clash and not args.overwrite:
+        raise CLIError(f"{out} already holds {len(clash)} of these notebooks ({', '.join(clash[:3])}"
+                       f"{', ...' if len(clash) > 3 else ''}); pass --overwrite to replace them, or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    from illab.fileio import atomic_write
     rows, failed, total = [], [], 0.0
     for p in paths:
         nb = nbformat.read(p, as_version=4)
@@ -267,7 +313,8 @@ def cmd_course(args) -> int:
         dt = time.perf_counter() - t0
         total += dt
         from illab.course.static import static_view   # final tqdm states and interact plots, readable statically
-        nbformat.write(static_view(nb), out / p.name)  # executed copy (with the outputs reached), never the original
+        # executed copy (with the outputs reached), never the original; atomic, so never half-written
+        atomic_write(out / p.name, nbformat.writes(static_view(nb)) + "\n")
         rows.append([p.name, f"{dt:.1f}", status])
         print(f"{p.name}: {dt:.1f} s {status}", flush=True)
     print()
@@ -292,9 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("collect", help="collect expert demonstrations into <out>/<expert>.npz")
     s.add_argument("expert_id")
-    s.add_argument("--episodes", type=int, default=100)
-    s.add_argument("--threads", type=int, default=1)
-    s.add_argument("--seed", type=int, default=0, help="base seed of the demonstrations stream")
+    s.add_argument("--episodes", type=_count_arg(), default=100)
+    s.add_argument("--threads", type=_count_arg(), default=1)
+    s.add_argument("--seed", type=_count_arg(0), default=0, help="base seed of the demonstrations stream")
     s.add_argument("--out", default="data")
     s.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
     s.add_argument("--source", choices=("bundled", "hub"), default=None,
@@ -306,8 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train an IL method on a dataset; writes the model and <model>.json")
     s.add_argument("method", help="bc, bco, dagger or gail")
     s.add_argument("dataset", help="a dataset .npz (from `illab collect`)")
-    s.add_argument("--n-episodes", type=int, default=None, help="train on episodes [0, N) (default: all)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n-episodes", type=_count_arg(), default=None, help="train on episodes [0, N) (default: all)")
+    s.add_argument("--seed", type=_count_arg(0), default=0)
     s.add_argument("--out", required=True, help="model file, e.g. runs/bc.pt")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="config field override (repeatable)")
     s.add_argument("--overwrite", action="store_true")
@@ -324,11 +371,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("run", help="collect → BC → leakage-checked test evaluation, printed as a table")
     s.add_argument("expert_id")
-    s.add_argument("--episodes", type=int, default=100, help="demonstrations (default 100)")
-    s.add_argument("--test-episodes", type=int, default=100)
+    s.add_argument("--episodes", type=_count_arg(), default=100, help="demonstrations (default 100)")
+    s.add_argument("--test-episodes", type=_count_arg(), default=100)
     s.add_argument("--method", default="bc")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--seed", type=_count_arg(0), default=0)
+    s.add_argument("--threads", type=_count_arg(), default=1)
     s.add_argument("--out", default=None, help="default runs/run-<expert_id>")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_run)
@@ -336,14 +383,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("benchmark", help="experts × methods × seeds; CSV + Markdown with provenance (resumable)")
     s.add_argument("--envs", nargs="+", default=None, help="expert ids (default: every bundled expert)")
     s.add_argument("--methods", nargs="+", default=None, help="default: bc bco dagger gail")
-    s.add_argument("--seeds", type=int, default=3, help="training seeds per cell")
+    s.add_argument("--seeds", type=_count_arg(), default=3, help="training seeds per cell")
     s.add_argument("--out", default="results")
     s.add_argument("--quick", action="store_true", help="tiny budgets for CI (about a minute)")
     s.add_argument("--markdown", default=None, help="also write the Markdown report here (e.g. BENCHMARKS.md)")
-    s.add_argument("--episodes", type=int, default=None, help="demonstrations per environment")
-    s.add_argument("--test-episodes", type=int, default=None)
-    s.add_argument("--seed", type=int, default=0, help="base seed")
-    s.add_argument("--threads", type=int, default=1, help="Controller workers for collection")
+    s.add_argument("--episodes", type=_count_arg(), default=None, help="demonstrations per environment")
+    s.add_argument("--test-episodes", type=_count_arg(), default=None)
+    s.add_argument("--seed", type=_count_arg(0), default=0, help="base seed")
+    s.add_argument("--threads", type=_count_arg(), default=1, help="Controller workers for collection")
     s.add_argument("--data", default=None, help="dataset folder (default <out>/data)")
     s.add_argument("--configs", default=None, help='JSON per-method config overrides, e.g. \'{"bc": {"epochs": 5}}\'')
     s.add_argument("--report-only", action="store_true", help="only rebuild the tables from finished cells")
@@ -364,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     s.add_argument("--kernel", default="python3")
     s.add_argument("--all-cells", action="store_true", help="also run cells tagged nbval-skip (long runs)")
+    s.add_argument("--overwrite", action="store_true", help="replace executed copies already in --out")
     s.set_defaults(func=cmd_course)
     return p
 
@@ -379,12 +427,20 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(int(os.environ.get("ILLAB_TORCH_THREADS", "1")))
     try:
         return args.func(args)
-    except (CLIError, KeyError, ValueError, FileNotFoundError, FileExistsError, HubUnavailableError) as err:
-        msg = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-        print(f"illab {args.command}: error: {msg}", file=sys.stderr)
-        return 1
     except AssertionError as err:  # LeakageError and friends
         print(f"illab {args.command}: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"illab {args.command}: interrupted (finished work is kept on disk; run the command again to "
+              "resume)", file=sys.stderr)
+        return 130
+    except (CLIError, KeyError, ValueError, TypeError, OSError, RuntimeError, ImportError,
+            HubUnavailableError) as err:
+        # OSError: disk full, read-only, permission, not-a-directory, hub HTTP errors (requests'
+        # HTTPError is an OSError); RuntimeError: CollectionError; HubUnavailableError: the hub
+        print(f"illab {args.command}: error: {_error_message(err)}", file=sys.stderr)
+        if os.environ.get("ILLAB_DEBUG"):
+            raise
         return 1
 
 

@@ -6,7 +6,8 @@
 ...     {"game": "cartpole", "mode": "all"})                       # doctest: +SKIP
 PosixPath('data/cartpole.npz')
 
-How it is fast: with the stock :func:`~illab.recording.baseline_enjoy`, the unit of work is a
+How it is fast: with an enjoy that has the :class:`~illab.recording.BatchedEnjoy` capability
+(the stock :data:`~illab.recording.baseline_enjoy` has it), the unit of work is a
 *block* of ``block_size`` episodes played in lockstep over a gymnasium vector env with **one
 batched policy call per step** (:func:`illab.rollout.run_episodes`). Python threads do not run
 pure-Python environments in parallel (GIL), so batching is the main lever; ``threads`` still pays
@@ -20,8 +21,14 @@ files are collated in index order — threads 1, 2, 4, processes and dask give b
 
 Faults: an episode below the expert's threshold is replaced by the next attempt of the same index
 (up to ``max_attempts``); an ``enjoy`` that raises is retried the same way and reported with its
-traceback; every block/episode file is written atomically, so a killed run resumes where it
-stopped; an existing dataset is never replaced unless ``overwrite=True``.
+traceback; an ``enjoy`` that writes another number of episodes than one is a failed attempt
+(the Controller counts what it keeps); every block/episode file is written atomically, so a
+killed run resumes where it stopped, and temp files of a failed or killed run are removed.
+
+Re-running: ``start`` on a folder that already holds exactly the requested dataset (same expert,
+episodes, seed, threshold, block layout, spaces; and the file verifies) returns it, saying so in
+one line and in the progress bar. A *different* request for the same file is an error naming
+the difference; an existing dataset is never replaced unless ``overwrite=True``.
 """
 
 from __future__ import annotations
@@ -35,13 +42,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
-
-from illab import datafile
+from illab import checks, datafile
 from illab import experts as registry
-from illab.recording import (META, Context, baseline_collate, baseline_enjoy, format_exception,
-                             save_episodes)
-from illab.rollout import make_env, run_episodes
+from illab.fileio import atomic_write, remove_stale_temps, temp_path, torch_threads
+from illab.recording import (META, BatchedEnjoy, CollateFunction, Context, EnjoyFunction, baseline_collate,
+                             baseline_enjoy, format_exception, save_episodes)
+from illab.rollout import make_env
 from illab.seeds import episode_seed
 
 MODES = ("all", "play", "collate")
@@ -92,8 +98,8 @@ def _cached_expert(expert_id: str):
     return registry.load(expert_id)
 
 
-def _play_block(expert_id: str, env_id: str, env_kwargs: dict, seed: int, indices: list[int], threshold: float,
-                max_attempts: int, n_envs: int, out: str, expert=None) -> dict:
+def _play_block(enjoy: BatchedEnjoy, expert_id: str, env_id: str, env_kwargs: dict, seed: int, indices: list[int],
+                threshold: float, max_attempts: int, n_envs: int, out: str, expert=None) -> dict:
     """Worker: play a block of episodes (retrying rejected ones) and write one block file.
 
     A top-level function so process and dask executors can pickle it; the expert is loaded by id
@@ -106,8 +112,11 @@ def _play_block(expert_id: str, env_id: str, env_kwargs: dict, seed: int, indice
     pending = list(indices)
     stats = {"attempts": 0, "rejected": 0, "steps": 0}
     while pending:
-        eps = run_episodes(policy, env_id, [episode_seed(seed, i, "demonstrations", attempts[i]) for i in pending],
-                           n_envs=n_envs, env_kwargs=env_kwargs)
+        eps = enjoy.play_block(policy, env_id, [episode_seed(seed, i, "demonstrations", attempts[i]) for i in pending],
+                               n_envs=n_envs, env_kwargs=env_kwargs)
+        if len(eps) != len(pending):
+            raise RuntimeError(f"{type(enjoy).__name__}.play_block returned {len(eps)} episodes for {len(pending)} "
+                               "seeds; it must return exactly one episode per seed")
         stats["attempts"] += len(pending)
         stats["steps"] += sum(len(e) for e in eps)
         retry = []
@@ -133,35 +142,56 @@ def _play_episode(enjoy: Callable, expert, path: str, ctx: Context, max_attempts
     """Worker for a custom ``enjoy``: retries a rejected or failing episode up to ``max_attempts``."""
     t0 = time.perf_counter()
     stats = {"attempts": 0, "rejected": 0, "failed": 0, "errors": []}
-    tmp = Path(path).with_name(f".{Path(path).stem}.attempt.npz")
-    for attempt in range(max_attempts):
-        ctx.attempt, ctx.seed = attempt, episode_seed(seed, ctx.index, "demonstrations", attempt)
-        stats["attempts"] += 1
-        try:
-            ok = enjoy(str(tmp), ctx, expert)
-        except Exception as err:  # reported with its traceback, then retried
-            stats["failed"] += 1
-            stats["errors"].append((ctx.index, attempt, format_exception(err)))
-            continue
-        if ok and tmp.exists():
-            os.replace(tmp, path)
-            stats["accepted"] = 1
-            break
-        stats["rejected"] += 1
-    else:
-        stats["exhausted"] = (ctx.index, max_attempts, None)
-    tmp.unlink(missing_ok=True)
+    tmp = temp_path(path)
+    try:
+        for attempt in range(max_attempts):
+            ctx.attempt, ctx.seed = attempt, episode_seed(seed, ctx.index, "demonstrations", attempt)
+            stats["attempts"] += 1
+            try:
+                ok = enjoy(str(tmp), ctx, expert)
+                if ok:
+                    _check_one_episode(enjoy, tmp)
+            except Exception as err:  # reported with its traceback, then retried
+                stats["failed"] += 1
+                stats["errors"].append((ctx.index, attempt, format_exception(err)))
+                tmp.unlink(missing_ok=True)
+                continue
+            if ok:
+                os.replace(tmp, path)
+                stats["accepted"] = 1
+                break
+            stats["rejected"] += 1
+        else:
+            stats["exhausted"] = (ctx.index, max_attempts, None)
+    finally:
+        tmp.unlink(missing_ok=True)
     stats["busy"] = time.perf_counter() - t0
     return stats
+
+
+def _check_one_episode(enjoy: Callable, path: Path) -> None:
+    """The Controller counts what it keeps: an accepted episode file holds exactly one episode."""
+    name = getattr(enjoy, "__name__", type(enjoy).__name__)
+    if not path.exists():
+        raise RuntimeError(f"enjoy {name!r} returned True but wrote no file to the path it was given; it must "
+                           "save exactly one episode there (e.g. with illab.recording.save_episodes)")
+    n = len(datafile.read(path)["episode_lengths"])
+    if n != 1:
+        raise RuntimeError(f"enjoy {name!r} wrote {n} episodes to one episode file; an enjoy records exactly one "
+                           "episode per call (the Controller calls it once per episode index)")
 
 
 class Controller:
     """Collect expert demonstrations into one dataset file (IL-Datasets' ``Controller``).
 
     Args:
-        enjoy: records one episode: ``enjoy(path, context, expert) -> bool`` (kept if True).
-            The stock :func:`~illab.recording.baseline_enjoy` switches on the batched fast path.
-        collate: ``collate(path, episode_files) -> bool`` builds the dataset file.
+        enjoy: an :class:`~illab.recording.EnjoyFunction` that records one episode:
+            ``enjoy(path, context, expert) -> bool`` (kept if True). One with the
+            :class:`~illab.recording.BatchedEnjoy` capability (the stock ``baseline_enjoy``)
+            switches on the batched fast path (block files); any other callable, including a
+            wrapper around ``baseline_enjoy``, is called once per episode.
+        collate: a :class:`~illab.recording.CollateFunction`,
+            ``collate(path, episode_files) -> bool``, builds the dataset file.
         episodes: number of episodes to keep (>= 1).
         threads: worker threads (>= 1, never capped); ignored when ``executor`` is given.
         executor: any ``concurrent.futures.Executor`` (:func:`process_executor` — a spawn-context
@@ -181,22 +211,31 @@ class Controller:
         progress: show a ``tqdm.auto`` progress bar.
 
     Raises:
-        ValueError: ``episodes < 1``, ``threads < 1``, ``block_size < 1``, ``max_attempts < 1``.
+        TypeError: a count or seed that is not a number (``episodes="ten"``), or an ``enjoy`` /
+            ``collate`` that is not callable.
+        ValueError: a count below 1 or fractional (``episodes=2.5``), a negative seed, or a NaN
+            ``threshold``.
     """
 
-    def __init__(self, enjoy: Callable = baseline_enjoy, collate: Callable = baseline_collate,
+    def __init__(self, enjoy: EnjoyFunction = baseline_enjoy, collate: CollateFunction = baseline_collate,
                  episodes: int = 100, threads: int = 1, *, executor: cf.Executor | None = None, seed: int = 0,
                  path: str | os.PathLike = "data", overwrite: bool = False, block_size: int = 32,
                  n_envs: int = 32, max_attempts: int = 10, threshold: float | None = None, progress: bool = True):
-        for name, value in (("episodes", episodes), ("threads", threads), ("block_size", block_size),
-                            ("max_attempts", max_attempts), ("n_envs", n_envs)):
-            if int(value) < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+        for name, fn in (("enjoy", enjoy), ("collate", collate)):
+            if not callable(fn):
+                raise TypeError(f"{name} must be a function, got {type(fn).__name__} {fn!r}; pass e.g. "
+                                f"illab.recording.baseline_{name}")
         self.enjoy, self.collate = enjoy, collate
-        self.episodes, self.threads, self.executor = int(episodes), int(threads), executor
-        self.seed, self.path, self.overwrite = int(seed), Path(path), overwrite
-        self.block_size, self.n_envs, self.max_attempts = int(block_size), int(n_envs), int(max_attempts)
-        self.threshold, self.progress = threshold, progress
+        self.episodes = checks.count(episodes, "episodes")
+        self.threads = checks.count(threads, "threads")
+        self.block_size = checks.count(block_size, "block_size")
+        self.n_envs = checks.count(n_envs, "n_envs")
+        self.max_attempts = checks.count(max_attempts, "max_attempts")
+        self.seed = checks.seed(seed)
+        self.executor, self.path, self.overwrite = executor, Path(path), bool(overwrite)
+        self.threshold = None if threshold is None else checks.real(threshold, "threshold", allow_neg_inf=True)
+        self.progress = progress
+        self.reused = False
         self.stats = RunStats()
 
     # ---- public ----------------------------------------------------------------------------
@@ -208,8 +247,11 @@ class Controller:
             KeyError: unknown expert id (the message lists the known ids).
             ValueError: unknown mode, missing ``game``, ``collate`` with no episodes on disk, or an
                 episode folder that belongs to a different run.
-            FileExistsError: the dataset exists and ``overwrite`` is False.
-            CollectionError: some episodes exhausted ``max_attempts`` (the others stay on disk).
+            FileExistsError: the dataset exists, holds a *different* dataset than requested (the
+                message names the differences), and ``overwrite`` is False. When it holds exactly
+                the requested one it is returned instead (``self.reused`` is True).
+            CollectionError: some episodes exhausted ``max_attempts`` (the others stay on disk), or
+                ``collate`` wrote another number of episodes than requested.
         """
         game = arguments.get("game")
         mode = arguments.get("mode", "all")
@@ -219,14 +261,19 @@ class Controller:
             raise ValueError(f"unknown mode {mode!r}; use one of {MODES}")
         expert = registry.get(game)
         out = self.path / f"{game}.npz"
-        if mode in ("all", "collate") and out.exists() and not self.overwrite:
-            raise FileExistsError(f"{out} already exists and was left untouched; pass overwrite=True to "
-                                  "replace it, or choose another path")
         folder = self.path / f"{game}_episodes"
         meta = self._meta(expert)
+        self.reused = False
+        if out.exists() and not self.overwrite and mode in ("all", "collate"):
+            self._reuse_or_refuse(out, meta, expert.id)
+            self.reused = True
+            return out
+        remove_stale_temps(self.path)
+        remove_stale_temps(folder)
         self._prepare(folder, meta)
         if mode in ("all", "play"):
-            self._play(expert, folder)
+            with torch_threads(1):  # small batches: intra-op threads only contend with the workers
+                self._play(expert, folder)
         if mode in ("all", "collate"):
             files = self._files(folder)
             if not files:
@@ -235,19 +282,49 @@ class Controller:
             if missing > 0:
                 raise ValueError(f"{folder} holds {self.episodes - missing} of {self.episodes} episodes; "
                                  "run mode='play' to record the rest")
+            if missing < 0:
+                raise CollectionError(f"{folder} holds {self.episodes - missing} episodes for a run of "
+                                      f"{self.episodes}; an enjoy wrote extra episodes. Move the folder away and "
+                                      "collect again")
             if self.overwrite:
                 self._write_meta(folder, {**meta, "_overwrite": True})
             try:
                 self.collate(str(out), [str(f) for f in files])
             finally:
                 self._write_meta(folder, meta)
+            if out.exists():
+                got = len(datafile.read(out)["episode_lengths"])
+                if got != self.episodes:
+                    raise CollectionError(f"collate wrote {got} episodes to {out} but {self.episodes} were "
+                                          "requested; check the collate function (it must concatenate the given "
+                                          "episode files, once each)")
         return out
 
     # ---- internals -------------------------------------------------------------------------
 
     @property
     def fast(self) -> bool:
-        return self.enjoy is baseline_enjoy
+        """True when ``enjoy`` has the :class:`~illab.recording.BatchedEnjoy` capability (block files)."""
+        return isinstance(self.enjoy, BatchedEnjoy)
+
+    def _reuse_or_refuse(self, out: Path, meta: dict, expert_id: str) -> None:
+        """Return quietly if ``out`` holds exactly the requested dataset, else raise FileExistsError."""
+        card = datafile.read_card(out)
+        want = {**json.loads(json.dumps(meta)), "episodes": self.episodes}
+        diff = sorted(k for k in want if card.get(k) != want[k])
+        if diff:
+            detail = ", ".join(f"{k}: file has {card.get(k)!r}, requested {want[k]!r}" for k in diff[:4]
+                               if k not in ("observation_space", "action_space")) or ", ".join(diff)
+            raise FileExistsError(f"{out} already holds a different dataset ({detail}) and was left untouched; "
+                                  "pass overwrite=True to replace it, or choose another path")
+        datafile.verify(out, card)
+        line = f"{out} already holds this dataset ({self.episodes} episodes of {expert_id}, seed {self.seed}): reusing it"
+        if self.progress:
+            from tqdm.auto import tqdm
+            with tqdm(total=self.episodes, initial=self.episodes, unit="episode",
+                      desc=f"{expert_id}: already collected, reusing {out.name}") as bar:
+                bar.refresh()
+        print(line)
 
     def _meta(self, expert) -> dict:
         env = make_env(expert.env_id, expert.env_kwargs)
@@ -270,9 +347,7 @@ class Controller:
 
     @staticmethod
     def _write_meta(folder: Path, meta: dict) -> None:
-        tmp = folder / f".{META}.tmp"
-        tmp.write_text(json.dumps(meta, indent=2))
-        os.replace(tmp, folder / META)
+        atomic_write(folder / META, json.dumps(meta, indent=2))
 
     def _units(self) -> list[list[int]]:
         size = self.block_size if self.fast else 1
@@ -300,8 +375,6 @@ class Controller:
                    desc=f"collecting {expert_rec.id}", disable=not self.progress)
         t0 = time.perf_counter()
         exhausted = []
-        torch_threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # batches are small: intra-op threads only contend with the workers
         try:
             if own or not self.fast:
                 policy = registry.load(expert_rec.id)
@@ -309,7 +382,8 @@ class Controller:
             for unit in todo:
                 path = str(self._unit_path(folder, unit))
                 if self.fast:
-                    futures[executor.submit(_play_block, expert_rec.id, expert_rec.env_id, expert_rec.env_kwargs,
+                    futures[executor.submit(_play_block, self.enjoy, expert_rec.id, expert_rec.env_id,
+                                            expert_rec.env_kwargs,
                                             self.seed, unit, threshold, self.max_attempts, self.n_envs, path,
                                             policy if own else None)] = unit
                 else:
@@ -333,7 +407,6 @@ class Controller:
                 bar.set_postfix(steps_s=f"{stats.steps_per_second:,.0f}", rejected=stats.rejected,
                                 failed=stats.failed)
         finally:
-            torch.set_num_threads(torch_threads)
             stats.wall = time.perf_counter() - t0
             bar.close()
             if own:
@@ -364,6 +437,7 @@ def collect(expert_id: str, episodes: int, path: str | os.PathLike = "data", see
     """One-line collection with the stock enjoy/collate; returns the dataset path.
 
     Keyword arguments are passed to :class:`Controller` (``block_size``, ``max_attempts``, ...).
+    Re-running the same call returns the existing dataset (see :meth:`Controller.start`).
     """
     return Controller(baseline_enjoy, baseline_collate, episodes=episodes, threads=threads, executor=executor,
                       seed=seed, path=path, overwrite=overwrite, progress=progress, **kwargs).start(

@@ -19,17 +19,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from illab import datafile
+from illab import checks, datafile
+from illab.datafile import DatasetError
 from illab.demonstrations import Demonstrations
 
 
 def _tensor(x) -> torch.Tensor:
     """A tensor copy of a (possibly read-only, memory-mapped) array slice."""
     return torch.from_numpy(np.array(x))
-
-
-class DatasetError(ValueError):
-    """A dataset file or array set is malformed; the message lists every problem found."""
 
 
 def validate_arrays(arrays: dict[str, np.ndarray]) -> None:
@@ -40,6 +37,10 @@ def validate_arrays(arrays: dict[str, np.ndarray]) -> None:
     """
     problems: list[str] = []
     missing = [k for k in datafile.KEYS if k not in arrays]
+    if missing and {"obs", "acts", "indices"} <= set(arrays):
+        raise DatasetError("these arrays are in the `imitation` library's trajectory layout (obs, acts, indices), "
+                           "not illab's; convert the file once with illab.data.from_imitation_npz(src, env_id, "
+                           "path='data/name.npz')")
     if missing:
         raise DatasetError(f"missing keys {missing}; a dataset needs {list(datafile.KEYS)} "
                            "(build one with illab.data.from_episodes)")
@@ -95,10 +96,53 @@ def validate(path: str | os.PathLike) -> dict[str, Any]:
     arrays = datafile.read(path)
     validate_arrays(arrays)
     card = datafile.read_card(path)
+    datafile.check_card_counts(path, card, arrays)
+    if card.get("file"):
+        datafile.verify(path, card)
     if card.get("content_hash") and card["content_hash"] != datafile.content_hash(arrays):
         raise DatasetError(f"{path}: the arrays do not match the content hash in its card; the file was "
                            "modified after it was written — re-collect it or rebuild the card")
     return card
+
+
+def check_spaces(arrays: dict[str, np.ndarray], observation_space, action_space, where: str = "the data") -> None:
+    """Check that ``obs``/``next_obs`` rows and ``actions`` fit the given gymnasium spaces.
+
+    ``obs`` rows must have the observation space's shape; ``Discrete`` actions must be integers
+    ``(T,)`` inside ``[start, start + n)``; ``Box`` actions must be float rows of the space's shape.
+    A ``None`` space is not checked. Bounds of ``Box`` actions are not checked (experts may act
+    outside them; the environment clips).
+
+    Raises:
+        DatasetError: naming ``where``, the array, the two shapes/dtypes and the fix.
+    """
+    import gymnasium as gym
+    problems = []
+    if observation_space is not None and observation_space.shape is not None:
+        for key in ("obs", "next_obs"):
+            if key in arrays and tuple(arrays[key].shape[1:]) != tuple(observation_space.shape):
+                problems.append(f"{key} rows have shape {tuple(arrays[key].shape[1:])} but the observation space "
+                                f"has shape {tuple(observation_space.shape)}")
+    acts = arrays.get("actions")
+    if acts is not None and isinstance(action_space, gym.spaces.Discrete):
+        if not np.issubdtype(acts.dtype, np.integer):
+            problems.append(f"actions have dtype {acts.dtype} but the action space is Discrete({action_space.n}): "
+                            "store integer actions (int64)")
+        elif acts.ndim != 1:
+            problems.append(f"actions have shape {acts.shape} but a Discrete action space needs shape (T,)")
+        elif len(acts) and (acts.min() < action_space.start or acts.max() >= action_space.start + action_space.n):
+            problems.append(f"actions range over [{acts.min()}, {acts.max()}] but the action space is "
+                            f"Discrete({action_space.n}, start={action_space.start})")
+    elif acts is not None and isinstance(action_space, gym.spaces.Box):
+        if not np.issubdtype(acts.dtype, np.floating):
+            problems.append(f"actions have dtype {acts.dtype} but the action space is a Box: store float32 actions")
+        elif tuple(acts.shape[1:]) != tuple(action_space.shape):
+            problems.append(f"action rows have shape {tuple(acts.shape[1:])} but the action space has shape "
+                            f"{tuple(action_space.shape)}")
+    if problems:
+        raise DatasetError(f"{where}: the arrays do not fit the environment's spaces:\n- " + "\n- ".join(problems)
+                           + "\nCheck env_id/env_kwargs (e.g. an environment option that changes the observation "
+                           "size), or re-collect the dataset.")
 
 
 class BaselineDataset(Dataset):
@@ -113,6 +157,9 @@ class BaselineDataset(Dataset):
         source: ``"local"`` or ``"hf"``.
         transform: optional callable applied to each item tuple.
         return_reward: items become ``(obs, action, next_obs, reward, terminated)``.
+        verify: check on open that the file holds the bytes its card describes
+            (:func:`illab.datafile.verify`: size and member CRC-32s, about 10 ms per 16 MB,
+            cached per file identity so re-opening is free). ``verify=False`` skips it.
 
     Attributes (numpy views of the split, T_s = transitions in the split, E_s = episodes):
         obs, next_obs ``(T_s, *obs_shape)`` float32; actions ``(T_s,)`` int64 or
@@ -123,12 +170,14 @@ class BaselineDataset(Dataset):
 
     Raises:
         FileNotFoundError: missing file. ValueError: unknown split or source, N out of range.
-        DatasetError: a malformed file.
+        TypeError: a non-integer ``n_episodes``.
+        DatasetError: a malformed or corrupt file, a card that does not belong to the file, or
+            arrays whose shapes disagree with the card's spaces (each message names the file and fix).
     """
 
     def __init__(self, path_or_repo: str | os.PathLike, n_episodes: int | None = None, split: str = "train",
                  source: str = "local", transform: Callable | None = None, return_reward: bool = False,
-                 **hub_kwargs: Any):
+                 verify: bool = True, **hub_kwargs: Any):
         if split not in ("train", "eval"):
             raise ValueError(f"unknown split {split!r}: use 'train' (episodes [0, N)) or 'eval' ([N, total))")
         if source == "hf":
@@ -139,10 +188,16 @@ class BaselineDataset(Dataset):
             raise ValueError(f"unknown source {source!r}: use 'local' or 'hf'")
         self.path = Path(path)
         arrays = datafile.read(self.path)
-        validate_arrays(arrays)
+        try:
+            validate_arrays(arrays)
+        except DatasetError as err:
+            raise DatasetError(f"{self.path}: {err}") from None
         self.card = datafile.read_card(self.path)
+        datafile.check_card_counts(self.path, self.card, arrays)
+        if verify:
+            datafile.verify(self.path, self.card, arrays)
         total = len(arrays["episode_returns"])
-        n = total if n_episodes is None else int(n_episodes)
+        n = total if n_episodes is None else checks.count(n_episodes, "n_episodes", minimum=0)
         if split == "train" and not 1 <= n <= total:
             raise ValueError(f"n_episodes={n_episodes} is out of range: the dataset has {total} episodes, "
                              f"so use 1 <= n_episodes <= {total}")
@@ -165,6 +220,7 @@ class BaselineDataset(Dataset):
                                   if "observation_space" in self.card else None)
         self.action_space = (datafile.space_from_json(self.card["action_space"])
                              if "action_space" in self.card else None)
+        check_spaces(arrays, self.observation_space, self.action_space, where=str(self.path))
 
     def __len__(self) -> int:
         return len(self.rewards)
@@ -257,13 +313,16 @@ def from_episodes(episodes: Sequence[dict[str, Any]], env_id: str, path: str | o
             observation), ``actions`` ``(L, ...)``, ``rewards`` ``(L,)``; optional ``next_obs``,
             ``terminated`` (default: last step True), ``truncated``, ``seed`` (default -1).
         env_id: the gymnasium task (recorded in the card; spaces are taken from it).
-        path: if given, also write the dataset file and card there.
+        path: if given, also write the dataset file and card there; the data is first checked
+            against the environment's spaces (:func:`check_spaces`).
 
     Returns:
         The dataset arrays (validated).
 
     Raises:
-        DatasetError / ValueError: inconsistent lengths or missing keys (the episode index is named).
+        DatasetError / ValueError: inconsistent lengths or missing keys (the episode index is
+            named), or data that does not fit ``env_id``'s spaces (e.g. 27-d observations for an
+            environment whose default observation is 105-d: pass the right ``env_kwargs``).
     """
     from illab.rollout import make_env
     if not episodes:
@@ -306,6 +365,8 @@ def from_episodes(episodes: Sequence[dict[str, Any]], env_id: str, path: str | o
     validate_arrays(arrays)
     if path is not None:
         env = make_env(env_id, env_kwargs)
+        check_spaces(arrays, env.observation_space, env.action_space,
+                     where=f"from_episodes: the episodes vs {env_id} (env_kwargs={env_kwargs or {}})")
         card = datafile.make_card(arrays, env_id=env_id, env_kwargs=env_kwargs or {},
                                   observation_space=datafile.space_to_json(env.observation_space),
                                   action_space=datafile.space_to_json(env.action_space), **meta)

@@ -15,7 +15,9 @@ The card (``<name>.json``) holds env id, expert id and sha256, base seed, counts
 return, package versions, creation time and the content hash of the arrays.
 
 Files are never unpickled (``allow_pickle=False``) and never silently replaced: :func:`write`
-refuses an existing path unless ``overwrite=True`` and writes through a temp file + rename.
+refuses an existing path unless ``overwrite=True``, writes the ``.npz`` and then the card (the
+commit marker, recording the file's size and member CRC-32s) each through a temp file + rename,
+and :func:`verify` refuses a corrupt file or a pair that was not written together.
 """
 
 from __future__ import annotations
@@ -80,14 +82,28 @@ def make_card(arrays: dict[str, np.ndarray], **meta: Any) -> dict[str, Any]:
     return card
 
 
+class DatasetError(ValueError):
+    """A dataset file or array set is malformed, corrupt, or does not match its card; the message
+    names the file (when there is one), every problem found and how to fix it."""
+
+
 def write(path: str | os.PathLike, arrays: dict[str, np.ndarray], card: dict[str, Any] | None = None,
           overwrite: bool = False) -> Path:
     """Write ``arrays`` to ``path`` (``.npz``, uncompressed so it can be memory-mapped) and the card.
 
+    The pair commits in order: the ``.npz`` is written atomically first, then the card, which
+    records the new file's size and member CRC-32s (``card["file"]``) and is the commit marker.
+    A crash between the two leaves the new ``.npz`` beside the old card (or none), and
+    :func:`verify` refuses that pair instead of loading it. Temp files are removed on failure
+    (disk full, read-only folder) and stale ones from killed runs are cleaned first.
+
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is False (nothing is touched).
-        ValueError: an object-dtype array (it could only be stored pickled).
+        ValueError: not a ``.npz`` name, or an object-dtype array (it could only be stored pickled).
+        OSError: the folder cannot be written (the previous pair, if any, is left as it was).
     """
+    from illab.fileio import atomic_write, remove_stale_temps
+
     path = Path(path)
     if path.suffix != ".npz":
         raise ValueError(f"dataset files end in .npz, got {path.name!r}")
@@ -97,29 +113,50 @@ def write(path: str | os.PathLike, arrays: dict[str, np.ndarray], card: dict[str
         if np.asarray(a).dtype == object:
             raise ValueError(f"array {key!r} has dtype object; convert it to a numeric or bool array")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
+    remove_stale_temps(path.parent, path.stem)
+    if card is None and card_path(path).exists():
+        card_path(path).unlink()  # a card left from a previous file would describe the wrong arrays
+    atomic_write(path, lambda f: np.savez(f, **arrays))
     if card is not None:
-        ctmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.json")
-        ctmp.write_text(json.dumps(card, indent=2) + "\n")
-        os.replace(ctmp, card_path(path))
-    os.replace(tmp, path)
+        card = {**card, "file": file_record(path)}
+        atomic_write(card_path(path), json.dumps(card, indent=2) + "\n")
     return path
+
+
+def file_record(path: str | os.PathLike) -> dict[str, Any]:
+    """``{"name", "size", "members": {member: crc32}}`` of an npz, read from its zip directory (cheap)."""
+    import zipfile
+    path = Path(path)
+    with zipfile.ZipFile(path) as zf:
+        members = {i.filename: int(i.CRC) for i in zf.infolist()}
+    return {"name": path.name, "size": path.stat().st_size, "members": members}
+
+
+def _not_npz(path: Path) -> DatasetError:
+    return DatasetError(f"{path} is not an .npz dataset file (it does not start with a zip header: a text, .npy "
+                        "or truncated file?). illab datasets are written by illab.datafile.write / the Controller; "
+                        "re-collect it, or import other formats with illab.data.from_episodes")
 
 
 def read(path: str | os.PathLike, mmap: bool = True) -> dict[str, np.ndarray]:
     """Load a dataset file without unpickling; arrays are memory-mapped when possible.
 
+    Memory-mapped reads skip the zip CRC check: call :func:`verify` (``BaselineDataset`` does, on
+    open) to prove the bytes are the ones written.
+
     Raises:
         FileNotFoundError: no such file.
-        ValueError: the file is not a readable npz, or holds object (pickled) arrays.
+        DatasetError (a ValueError): the file is not an npz, is unreadable, or holds object
+            (pickled) arrays.
     """
+    import zipfile
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"dataset file not found: {path}")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; pass the dataset's .npz file inside it")
+    if not zipfile.is_zipfile(path):
+        raise _not_npz(path)
     out: dict[str, np.ndarray] = {}
     try:
         with np.load(path, allow_pickle=False) as npz:
@@ -127,13 +164,148 @@ def read(path: str | os.PathLike, mmap: bool = True) -> dict[str, np.ndarray]:
             for key in names:
                 out[key] = npz[key] if not mmap else None
     except ValueError as err:
-        raise ValueError(f"{path} holds pickled object arrays, which illab never loads (they can run code): "
-                         f"{err}. Re-save the arrays with numeric dtypes.") from err
-    except Exception as err:  # zipfile.BadZipFile, OSError, ...
-        raise ValueError(f"{path} is not a readable .npz dataset file: {err}") from err
+        if "pickle" not in str(err):
+            raise DatasetError(f"{path} is not a readable .npz dataset file: {err}") from err
+        raise DatasetError(f"{path} holds pickled object arrays, which illab never loads (they can run code): "
+                           f"{err}. Re-save the arrays with numeric dtypes.") from err
+    except zipfile.BadZipFile as err:
+        raise DatasetError(f"{path} is corrupt ({err}): bytes changed on disk; re-collect or re-download it, "
+                           "or run illab.data.validate(path) for a full report") from err
+    except Exception as err:  # OSError, ...
+        raise DatasetError(f"{path} is not a readable .npz dataset file ({type(err).__name__}: {err}); "
+                           "re-collect or re-download it") from err
     if mmap:
-        out = _mmap_npz(path, names)
+        try:
+            out = _mmap_npz(path, names)
+        except DatasetError:
+            raise
+        except zipfile.BadZipFile as err:  # a small member is read whole, and its CRC-32 fails
+            raise DatasetError(f"{path} is corrupt ({err}): bytes changed on disk; re-collect or re-download it, "
+                               "or run illab.data.validate(path) for a full report") from err
+        except Exception as err:  # a damaged member header
+            raise DatasetError(f"{path} is not a readable .npz dataset file ({type(err).__name__}: {err}); "
+                               "re-collect or re-download it") from err
     return out
+
+
+_VERIFIED: set[tuple] = set()
+
+
+def _identity(path: Path) -> tuple:
+    st = path.stat()
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def verify(path: str | os.PathLike, card: dict[str, Any] | None = None,
+           arrays: dict[str, np.ndarray] | None = None) -> None:
+    """Prove that dataset ``path`` holds the bytes its card describes; cached per file identity.
+
+    Checks, in order of cost: the card's recorded file size and member CRC-32s against the zip
+    directory (a mismatched pair: the ``.npz`` was replaced without its card, or a write was
+    interrupted between the two), then every member's bytes against its CRC-32 (a flipped byte on
+    disk). Cards written before the ``file`` record existed fall back to the sha256
+    ``content_hash`` of the arrays. A file that passed is not re-read while its identity
+    ``(path, size, mtime_ns, inode)`` and card are unchanged. A file without a card is only
+    CRC-checked.
+
+    Args:
+        path: the ``.npz``. card: its card (read if ``None``). arrays: already-read arrays (used
+            only for the ``content_hash`` fallback).
+
+    Raises:
+        DatasetError: naming the file, what does not match, and the fix (re-collect, re-download,
+            or run ``illab.data.validate`` for a full report).
+    """
+    import zipfile
+    path = Path(path)
+    card = read_card(path) if card is None else card
+    rec = card.get("file")
+    key = _identity(path) + (json.dumps(rec, sort_keys=True), card.get("content_hash"))
+    if key in _VERIFIED:
+        return
+    fix = ("re-collect it (Controller / illab collect with overwrite=True), re-download it, or run "
+           "illab.data.validate(path) for a full report")
+    if rec is not None:
+        size = path.stat().st_size
+        if rec.get("size") != size:
+            raise DatasetError(f"{path} ({size} bytes) does not match its card {card_path(path).name}, which "
+                               f"describes a {rec.get('size')}-byte file: the pair was not written together (an "
+                               f"interrupted write, or one file replaced without the other); {fix}")
+        with zipfile.ZipFile(path) as zf:
+            actual = {i.filename: int(i.CRC) for i in zf.infolist()}
+        if actual != rec.get("members"):
+            diff = sorted(k for k in set(actual) | set(rec.get("members") or {})
+                          if actual.get(k) != (rec.get("members") or {}).get(k))
+            raise DatasetError(f"{path} does not match its card {card_path(path).name}: members {diff} differ "
+                               f"from what the card recorded (the arrays were changed after writing); {fix}")
+    if zipfile.is_zipfile(path):
+        bad = _bad_member(path)
+        if bad is not None:
+            raise DatasetError(f"{path} is corrupt: member {bad} fails its CRC-32 check (bytes changed on disk); "
+                               f"{fix}")
+    if rec is None and card.get("content_hash"):
+        arrays = read(path) if arrays is None else arrays
+        if content_hash({k: np.asarray(v) for k, v in arrays.items()}) != card["content_hash"]:
+            raise DatasetError(f"{path}: the arrays do not match the content hash in its card "
+                               f"{card_path(path).name} (modified after it was written); {fix}")
+    _VERIFIED.add(key)
+
+
+def _bad_member(path: Path) -> str | None:
+    """Name of the first member whose bytes fail their CRC-32, or None.
+
+    Stored (uncompressed) members are checked with one ``zlib.crc32`` call over the memory-mapped
+    bytes (C speed, no Python-level chunking); compressed ones through ``zipfile``.
+    """
+    import mmap
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as zf, open(path, "rb") as f:
+            infos = zf.infolist()
+            if not infos or f.seek(0, 2) == 0:
+                return None
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                view = memoryview(mm)
+                try:
+                    return _first_bad(zf, infos, mm, view)
+                finally:
+                    view.release()
+    except zipfile.BadZipFile as err:  # zipfile's own CRC check of a compressed member
+        return f"? ({err})"
+    except (OSError, ValueError) as err:  # a damaged header
+        return f"? ({type(err).__name__}: {err})"
+
+
+def _first_bad(zf, infos, mm, view) -> str | None:
+    import zipfile
+    import zlib
+    for info in infos:
+        if info.compress_type != zipfile.ZIP_STORED:
+            with zf.open(info) as member:  # zipfile checks the CRC-32 at the end
+                while member.read(1 << 20):
+                    pass
+            continue
+        n_name, n_extra = np.frombuffer(mm[info.header_offset + 26:info.header_offset + 30], "<u2")
+        start = info.header_offset + 30 + int(n_name) + int(n_extra)
+        if start + info.compress_size > len(mm):
+            return f"{info.filename} (truncated)"
+        if zlib.crc32(view[start:start + info.compress_size]) != info.CRC:
+            return info.filename
+    return None
+
+
+def check_card_counts(path: str | os.PathLike, card: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """Free check that the card's episode/transition counts match the arrays (a mismatched pair).
+
+    Raises:
+        DatasetError: naming both files and the fix.
+    """
+    E, T = len(arrays["episode_returns"]), len(arrays["rewards"])
+    if ("episodes" in card and card["episodes"] != E) or ("transitions" in card and card["transitions"] != T):
+        raise DatasetError(f"{path} holds {E} episodes / {T} transitions but its card {card_path(path).name} says "
+                           f"{card.get('episodes')} / {card.get('transitions')}: the two files do not belong "
+                           "together (an interrupted write?); re-collect with overwrite=True, or delete the card "
+                           "and run illab.data.validate(path)")
 
 
 def _mmap_npz(path: Path, names: list[str]) -> dict[str, np.ndarray]:
@@ -153,7 +325,7 @@ def _mmap_npz(path: Path, names: list[str]) -> dict[str, np.ndarray]:
                 shape, fortran, dtype = read_header(member)
                 header_len = member.tell()
             if dtype.hasobject:
-                raise ValueError(f"{path}: array {key!r} has dtype object; illab never unpickles data")
+                raise DatasetError(f"{path}: array {key!r} has dtype object; illab never unpickles data")
             # local file header: 30 bytes + name + extra, then the member's data
             with open(path, "rb") as f:
                 f.seek(info.header_offset + 26)
@@ -168,9 +340,24 @@ def _mmap_npz(path: Path, names: list[str]) -> dict[str, np.ndarray]:
 
 
 def read_card(path: str | os.PathLike) -> dict[str, Any]:
-    """The card of dataset ``path`` (``{}`` if it has none)."""
+    """The card of dataset ``path`` (``{}`` if it has none).
+
+    Raises:
+        DatasetError: the card is not a JSON object (truncated or edited), naming the file.
+    """
     p = card_path(path)
-    return json.loads(p.read_text()) if p.exists() else {}
+    if not p.exists():
+        return {}
+    try:
+        card = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DatasetError(f"the dataset card {p} is not valid JSON ({err}): it was truncated or edited. "
+                           f"Re-collect the dataset (overwrite=True), or delete {p.name} to load the arrays "
+                           "without a card") from None
+    if not isinstance(card, dict):
+        raise DatasetError(f"the dataset card {p} holds a JSON {type(card).__name__}, not an object; re-collect "
+                           f"the dataset or delete {p.name}")
+    return card
 
 
 def space_to_json(space) -> dict[str, Any]:

@@ -14,10 +14,14 @@ that no test *start state* equals (within a tolerance) a training start state.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
+from illab import checks
 from illab.policy import Policy, RandomPolicy
 from illab.rollout import make_env, run_episodes
 from illab.seeds import episode_seed, episode_seeds, stream_of
@@ -82,6 +86,82 @@ def normalized_performance(returns, random_return: float, expert_return: float) 
     return (np.asarray(returns, dtype=np.float64) - random_return) / (expert_return - random_return)
 
 
+class PolicyOutputError(ValueError):
+    """A policy returned actions the environment cannot take (wrong shape or dtype, NaN, out of bounds)."""
+
+
+def _require_policy(policy: Any) -> None:
+    if isinstance(policy, (str, os.PathLike)):
+        raise TypeError(f"policy is a path ({str(policy)!r}), not a policy: load it first, e.g. "
+                        "illab.methods.METHODS['bc'].load(path) for a trained model or illab.experts.load(id) "
+                        "for an expert")
+    if not callable(getattr(policy, "predict", None)):
+        raise TypeError(f"policy must have a predict(obs, state, episode_start, deterministic) method (SB3's "
+                        f"signature), got {type(policy).__name__}; wrap a function with illab.policy.as_policy")
+
+
+class CheckedPolicy:
+    """Wraps a :class:`~illab.policy.Policy` and checks every batch of actions against the action space.
+
+    Checks (per ``predict`` call on a batch ``(n, *obs_shape)``): ``Discrete`` actions must be
+    integers of shape ``(n,)`` inside ``[start, start + n)`` — floats are refused, never cast;
+    ``Box`` actions must be finite floats of shape ``(n, *act_shape)`` inside ``[low, high]``
+    (up to a relative float32 rounding margin of 1e-5).
+
+    Raises:
+        PolicyOutputError: naming the problem, the first offending row and the fix.
+    """
+
+    def __init__(self, policy: Policy, action_space: gym.Space):
+        _require_policy(policy)
+        self.policy, self.action_space = policy, action_space
+
+    def predict(self, obs, state=None, episode_start=None, deterministic=True):
+        actions, state = self.policy.predict(obs, state=state, episode_start=episode_start,
+                                             deterministic=deterministic)
+        self.check(actions, len(obs))
+        return actions, state
+
+    def check(self, actions, n: int) -> None:
+        """Raise :class:`PolicyOutputError` unless ``actions`` is a valid batch of ``n`` actions."""
+        space = self.action_space
+        a = np.asarray(actions)
+        name = type(self.policy).__name__
+        if isinstance(space, gym.spaces.Discrete):
+            if a.shape != (n,):
+                raise PolicyOutputError(f"{name}.predict returned actions of shape {a.shape} for a batch of {n} "
+                                        f"observations; a Discrete action space needs shape ({n},)")
+            if not np.issubdtype(a.dtype, np.integer):
+                raise PolicyOutputError(f"{name}.predict returned {a.dtype} actions for Discrete({space.n}); return "
+                                        "integer actions (e.g. logits.argmax(-1)), floats are never cast silently")
+            bad = (a < space.start) | (a >= space.start + space.n)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise PolicyOutputError(f"{name}.predict returned action {a[i]} (row {i}) outside "
+                                        f"Discrete({space.n}, start={space.start})")
+        elif isinstance(space, gym.spaces.Box):
+            want = (n, *space.shape)
+            if a.shape != want:
+                raise PolicyOutputError(f"{name}.predict returned actions of shape {a.shape} for a batch of {n} "
+                                        f"observations; this Box action space needs shape {want}")
+            if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
+                raise PolicyOutputError(f"{name}.predict returned {a.dtype} actions; return float32 actions")
+            finite = np.isfinite(a).reshape(n, -1).all(1)
+            if not finite.all():
+                i = int(np.argmin(finite))
+                raise PolicyOutputError(f"{name}.predict returned NaN or inf actions (row {i}): the policy "
+                                        "diverged; check its training loss and inputs")
+            # a float32 rounding margin: SB3's unscale_action of a tanh output can land 1 ulp outside
+            tol_low = 1e-5 * np.maximum(1.0, np.abs(space.low))
+            tol_high = 1e-5 * np.maximum(1.0, np.abs(space.high))
+            out = ((a < space.low - tol_low) | (a > space.high + tol_high)).reshape(n, -1).any(1)
+            if out.any():
+                i = int(np.argmax(out))
+                raise PolicyOutputError(f"{name}.predict returned action {a[i].tolist()} (row {i}) outside the "
+                                        f"action space [{space.low.tolist()}, {space.high.tolist()}]; clip or "
+                                        "squash the actions (np.clip(a, space.low, space.high))")
+
+
 def evaluate(policy: Policy, env_id: str, n_episodes: int = 100, seed: int = 0, stream: str = "test",
              env_kwargs: dict | None = None, n_envs: int = 16, deterministic: bool = True, *,
              seeds=None) -> EvalResult:
@@ -98,10 +178,18 @@ def evaluate(policy: Policy, env_id: str, n_episodes: int = 100, seed: int = 0, 
         seeds: explicit ``(K,)`` reset seeds (e.g. from :func:`select_test_seeds`); overrides
             ``n_episodes``/``seed``. Each must come from ``stream`` (checked via its low two bits).
 
+    Actions are checked on every step (:class:`CheckedPolicy`): a policy that returns NaN,
+    out-of-bounds, wrongly shaped actions, or floats for a ``Discrete`` space is an error, never
+    silently cast or clipped.
+
     Raises:
-        ValueError: ``n_episodes < 1``, ``stream == "demonstrations"`` (that would leak), or an
-            explicit seed that does not belong to ``stream``.
+        TypeError: ``policy`` is not a policy (e.g. a path string), or a non-integer
+            ``n_episodes``/``seed`` (``"ten"``).
+        ValueError: ``n_episodes < 1`` or fractional, ``stream == "demonstrations"`` (that would
+            leak), or an explicit seed that does not belong to ``stream``.
+        PolicyOutputError: the policy returned actions the environment cannot take.
     """
+    _require_policy(policy)
     if stream == "demonstrations":
         raise ValueError("evaluating on the demonstrations seed stream leaks training start states; "
                          "use stream='test' (reported scores) or 'validation' (model selection)")
@@ -114,10 +202,13 @@ def evaluate(policy: Policy, env_id: str, n_episodes: int = 100, seed: int = 0, 
             raise ValueError(f"{len(wrong)} seed(s) are not from the {stream!r} stream (e.g. {wrong[0]}); draw "
                              f"them with illab.seeds.episode_seed(base, i, {stream!r}) or select_test_seeds")
     else:
-        if n_episodes < 1:
-            raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
-        seeds = episode_seeds(seed, n_episodes, stream)
-    eps = run_episodes(policy, env_id, seeds, n_envs=n_envs, env_kwargs=env_kwargs, record=False,
+        n_episodes = checks.count(n_episodes, "n_episodes")
+        seeds = episode_seeds(checks.seed(seed), n_episodes, stream)
+    n_envs = checks.count(n_envs, "n_envs")
+    env = make_env(env_id, env_kwargs)
+    action_space = env.action_space
+    env.close()
+    eps = run_episodes(CheckedPolicy(policy, action_space), env_id, seeds, n_envs=n_envs, env_kwargs=env_kwargs, record=False,
                        deterministic=deterministic)
     return EvalResult(returns=np.array([e.ret for e in eps], dtype=np.float64),
                       lengths=np.array([len(e) for e in eps], dtype=np.int64), seeds=seeds)

@@ -65,11 +65,13 @@ def test_dataset_content_follows_the_seed_stream(reference):
                                                                                       "start": 0}
 
 
-def test_rerun_keeps_data_and_overwrite_is_explicit(tmp_path):
+def test_rerun_keeps_data_and_overwrite_is_explicit(tmp_path, capsys):
     path = collect("cartpole", 4, tmp_path, seed=0, block_size=4)
     before = path.read_bytes()
-    with pytest.raises(FileExistsError, match="overwrite=True"):
-        collect("cartpole", 4, tmp_path, seed=0, block_size=4)
+    assert collect("cartpole", 4, tmp_path, seed=0, block_size=4, threads=2) == path  # same request: reused
+    assert "already holds this dataset" in capsys.readouterr().out
+    with pytest.raises(FileExistsError, match=r"seed: file has 0, requested 1.*overwrite=True"):
+        collect("cartpole", 4, tmp_path, seed=1, block_size=4)
     assert path.read_bytes() == before
     with pytest.raises(ValueError, match="different run"):
         collect("cartpole", 4, tmp_path, seed=1, block_size=4, overwrite=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[1] / "illab"
 
 LAYERS = {  # lower layers never import higher ones
-    "illab.seeds": 0, "illab.fileio": 0, "illab.demonstrations": 0, "illab.datafile": 0,
+    "illab.seeds": 0, "illab.fileio": 0, "illab.checks": 0, "illab.demonstrations": 0, "illab.datafile": 0,
     "illab.policy": 1,
     "illab.rollout": 2,
     "illab.evaluate": 3, "illab.recording": 3, "illab.data": 3,
