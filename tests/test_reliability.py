@@ -305,8 +305,8 @@ def _file_case(kind: str, tmp: Path):
     raise AssertionError(kind)
 
 
-def _lead(case):  # method-level checks live in illab/demonstrations.py and the method configs (lead)
-    return pytest.param(*case, marks=pytest.mark.xfail(strict=False, reason="lead: Demonstrations"), id=case[0])
+def _lead(case):  # method-level checks: illab/demonstrations.py and ConfigBase
+    return pytest.param(*case, id=case[0])
 
 
 def _demos(**kw):

@@ -245,6 +245,12 @@ def _run_tables(tables: list[_Table], envs: list[str], methods: list[str], seeds
         bar.close()
 
 
+def _count(value, name: str) -> int:
+    """A positive number of episodes, or a ``ValueError`` naming the argument."""
+    from illab.checks import count
+    return count(value, name, minimum=1)
+
+
 def _resolve(envs, methods, seeds, quick, test_episodes, configs, methods_registry, report_only):
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
@@ -260,7 +266,7 @@ def _resolve(envs, methods, seeds, quick, test_episodes, configs, methods_regist
         if unknown:
             raise KeyError(f"unknown method(s) {unknown}; known: {', '.join(sorted(methods_registry))}")
     defaults = QUICK if quick else FULL
-    test_episodes = int(test_episodes or defaults["test_episodes"])
+    test_episodes = defaults["test_episodes"] if test_episodes is None else _count(test_episodes, "test_episodes")
     configs = dict(QUICK_CONFIGS if quick else FULL_CONFIGS, **(configs or {}))
     if methods_registry is not None:
         for m in methods:  # unknown config fields fail here, before any dataset or cell
@@ -322,7 +328,7 @@ def run(envs: Sequence[str] | None = None, methods: Sequence[str] | None = None,
     """
     envs, methods, test_episodes, configs, methods_registry, custom = _resolve(
         envs, methods, seeds, quick, test_episodes, configs, methods_registry, report_only)
-    episodes = int(episodes or (QUICK if quick else FULL)["episodes"])
+    episodes = (QUICK if quick else FULL)["episodes"] if episodes is None else _count(episodes, "episodes")
     out = Path(out)
     data_dir = Path(data_dir) if data_dir is not None else out / "data"
     t_start = time.perf_counter()

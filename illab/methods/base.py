@@ -34,6 +34,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from illab.checks import count
 from illab.demonstrations import Demonstrations, as_demonstrations
 from illab.fileio import atomic_write, torch_threads
 from illab.methods.networks import ActionCodec, PolicyNet, as_tensor_obs, seeded_init
@@ -425,14 +426,9 @@ class ConfigBase:
 
 
 def _as_int(value: Any, name: str, minimum: int | None = None) -> int:
-    """``value`` as an int, refusing bools, non-integral floats and strings with a message naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating)) \
-            or (isinstance(value, (float, np.floating)) and not float(value).is_integer()):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    value = int(value)
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
+    """``value`` as an int (:func:`illab.checks.count`): bools, strings and fractional numbers are refused
+    with a message naming ``name``."""
+    return count(value, name, minimum=-(2 ** 63) if minimum is None else minimum)
 
 
 def resolve_expert(expert: Any):
