@@ -27,7 +27,8 @@ course: setup
 	else echo "Open the course with: $(BIN)/jupyter lab notebooks/00_tour.ipynb"; fi
 
 test: setup
-	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env $(PYTEST_ARGS)
+	# one pytest worker per core; --dist loadfile keeps each notebook's cells (and each test file) on one worker
+	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -n $(WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The course as a website: execute every notebook (as `make course`), render them and docs/ to site/
 site: setup

@@ -120,9 +120,13 @@ def _screens(tmp_path) -> Path:
 
 
 def _wait(fn, timeout, what):
+    from selenium.common.exceptions import StaleElementReferenceException
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        value = fn()
+        try:
+            value = fn()
+        except StaleElementReferenceException:  # the output re-rendered while we read it: read again
+            value = None
         if value:
             return value
         time.sleep(1)
@@ -147,6 +151,17 @@ def _run_all(driver, base, token, name):
 
 
 def _slider_images(driver, label):
+    """:func:`_read_slider`, read again when JupyterLab re-renders the output mid-read."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    for _ in range(30):
+        try:
+            return _read_slider(driver, label)
+        except StaleElementReferenceException:
+            time.sleep(1)
+    return _read_slider(driver, label)
+
+
+def _read_slider(driver, label):
     """The slider labelled ``label`` and the src of the images in its interact output.
 
     Raises AssertionError at once if the interact output shows red text (a traceback or stderr): errors
