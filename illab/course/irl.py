@@ -1,8 +1,8 @@
 """Helpers and checkers for notebook 08 (inverse reinforcement learning).
 
-Each ``check_*`` raises ``AssertionError`` saying what is wrong and hinting at the fix, and prints a
-confirmation when the answer is right; while the learner's function still raises
-``NotImplementedError`` the reference solution is checked instead (and the checker says so).
+The checkers follow the course's one exercise pattern (:mod:`illab.course.exercise`): a stub is reported as
+not attempted yet and the reference (:mod:`illab.course.solutions`) is used; a right answer is called correct
+and returned; a wrong one raises ``AssertionError`` with a hint.
 Sources: apprenticeship learning, Abbeel & Ng 2004 (ICML); AIRL, Fu, Luo & Levine 2018, arXiv 1710.11248;
 reward shaping, Ng, Harada & Russell 1999 (ICML).
 """
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from illab.course.cloning import _attempt
+from illab.course import solutions
+from illab.course.exercise import Attempt
 
 
 # ------------------------------------------------------------------------------------ ill-posedness
@@ -72,80 +73,75 @@ def pendulum_true_reward(obs: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------- checkers
-def _reference_projection(mu_bar, mu, mu_expert):
-    d = mu - mu_bar
-    return mu_bar + (d @ (mu_expert - mu_bar)) / (d @ d) * d
-
-
-def check_projection_step(fn, reference=None) -> None:
+def check_projection_step(fn, reference=solutions.projection_step):
     """Check ``fn(mu_bar, mu, mu_expert) -> (d,)``: Abbeel & Ng's projection update
 
     ``μ̄_new = μ̄ + [(μ − μ̄)·(μ_E − μ̄) / ‖μ − μ̄‖²] (μ − μ̄)``
 
     (the point on the line through ``μ̄`` and ``μ`` closest to ``μ_E``), for ``(d,)`` float arrays.
 
+    Returns:
+        ``fn`` if it is right; ``reference`` (with a "not attempted yet" note) while ``fn`` is a stub.
+
     Raises:
         AssertionError: with a hint (wrong direction, missing normalisation, projecting onto μ_E, ...).
     """
+    attempt = Attempt(fn, reference, getattr(fn, "__name__", "your function"))
     rng = np.random.default_rng(0)
     for d in (2, 3, 8):
         mu_bar, mu, mu_e = rng.normal(size=d), rng.normal(size=d), rng.normal(size=d)
-        got, _ = _attempt(fn, reference, mu_bar.copy(), mu.copy(), mu_e.copy())
-        got = np.asarray(got, dtype=float)
+        got = np.asarray(attempt(mu_bar.copy(), mu.copy(), mu_e.copy()), dtype=float)
         if got.shape != (d,):
-            raise AssertionError(f"return a vector of shape ({d},) like the inputs, got {got.shape}")
-        want = _reference_projection(mu_bar, mu, mu_e)
+            raise attempt.fail(f"return a vector of shape ({d},) like the inputs, got {got.shape}")
+        step = mu - mu_bar
+        want = mu_bar + (step @ (mu_e - mu_bar)) / (step @ step) * step
         if np.allclose(got, want, atol=1e-8):
             continue
-        step = mu - mu_bar
         if np.allclose(got, mu_bar + (step @ (mu_e - mu_bar)) * step):
-            raise AssertionError("divide the coefficient by ‖μ − μ̄‖² (the squared length of the step direction)")
+            raise attempt.fail("divide the coefficient by ‖μ − μ̄‖² (the squared length of the step direction)")
         if np.allclose(got, mu_bar + (step @ (mu_e - mu_bar)) / np.linalg.norm(step) * step):
-            raise AssertionError("divide by the *squared* norm ‖μ − μ̄‖², not the norm")
+            raise attempt.fail("divide by the *squared* norm ‖μ − μ̄‖², not the norm")
         if np.allclose(got, mu_e - want + mu_bar) or np.allclose(got, mu_bar - (want - mu_bar)):
-            raise AssertionError("wrong sign: move from μ̄ towards μ by the projection coefficient")
-        raise AssertionError("not the projection: μ̄ + [(μ − μ̄)·(μ_E − μ̄) / ‖μ − μ̄‖²](μ − μ̄); check that the dot "
-                             "product uses μ_E − μ̄ (the gap to the expert) and the direction μ − μ̄")
-    # the new point is no farther from μ_E than the old one
-    print("projection_step is right: the new μ̄ is the point of the line through μ̄ and μ closest to μ_E")
+            raise attempt.fail("wrong sign: move from μ̄ towards μ by the projection coefficient")
+        raise attempt.fail("not the projection: μ̄ + [(μ − μ̄)·(μ_E − μ̄) / ‖μ − μ̄‖²](μ − μ̄); check that the dot "
+                           "product uses μ_E − μ̄ (the gap to the expert) and the direction μ − μ̄")
+    return attempt.done("the new μ̄ is the point of the line through μ̄ and μ closest to μ_E.")
 
 
-def _reference_airl_logit(g_s, h_s, h_next, terminated, log_pi, gamma):
-    return g_s + gamma * h_next * (1.0 - terminated) - h_s - log_pi
-
-
-def check_airl_logit(fn, reference=None) -> None:
+def check_airl_logit(fn, reference=solutions.airl_logit):
     """Check ``fn(g_s, h_s, h_next, terminated, log_pi, gamma) -> (n,)``: AIRL's discriminator logit
 
     ``f(s, a, s′) − log π(a|s)`` with ``f = g(s) + γ h(s′)(1 − terminated) − h(s)``,
 
     for ``(n,)`` float arrays (``terminated`` 0/1) and a float ``gamma``.
 
+    Returns:
+        ``fn`` if it is right; ``reference`` (with a "not attempted yet" note) while ``fn`` is a stub.
+
     Raises:
         AssertionError: with a hint (missing −log π, unmasked terminal potential, γ on the wrong term, ...).
     """
+    attempt = Attempt(fn, reference, getattr(fn, "__name__", "your function"))
     rng = np.random.default_rng(1)
     n = 12
     g, h, h2, lp = (rng.normal(size=n) for _ in range(4))
     term = (rng.random(n) < 0.3).astype(float)
     term[0], term[1] = 1.0, 0.0
     gamma = 0.9
-    got, _ = _attempt(fn, reference, g.copy(), h.copy(), h2.copy(), term.copy(), lp.copy(), gamma)
-    got = np.asarray(got, dtype=float)
+    got = np.asarray(attempt(g.copy(), h.copy(), h2.copy(), term.copy(), lp.copy(), gamma), dtype=float)
     if got.shape != (n,):
-        raise AssertionError(f"return one logit per transition, shape ({n},), got {got.shape}")
-    want = _reference_airl_logit(g, h, h2, term, lp, gamma)
+        raise attempt.fail(f"return one logit per transition, shape ({n},), got {got.shape}")
+    want = g + gamma * h2 * (1.0 - term) - h - lp
     if np.allclose(got, want):
-        print("airl_logit is right: f(s, a, s′) − log π(a|s) with the terminal potential masked")
-        return
+        return attempt.done("f(s, a, s′) − log π(a|s) with the terminal potential masked.")
     if np.allclose(got, want + lp):
-        raise AssertionError("subtract log π(a|s): D = exp f / (exp f + π), so logit D = f − log π")
+        raise attempt.fail("subtract log π(a|s): D = exp f / (exp f + π), so logit D = f − log π")
     if np.allclose(got, want + 2 * lp):
-        raise AssertionError("the sign of log π is wrong: the logit is f − log π")
+        raise attempt.fail("the sign of log π is wrong: the logit is f − log π")
     if np.allclose(got, g + gamma * h2 - h - lp):
-        raise AssertionError("mask the next state's potential at termination: γ h(s′)(1 − terminated)")
+        raise attempt.fail("mask the next state's potential at termination: γ h(s′)(1 − terminated)")
     if np.allclose(got, g + h2 * (1 - term) - gamma * h - lp) or np.allclose(got, g + h2 * (1 - term) - h - lp):
-        raise AssertionError("the discount γ multiplies h(s′), the potential of the *next* state")
+        raise attempt.fail("the discount γ multiplies h(s′), the potential of the *next* state")
     if np.allclose(got, g - gamma * h2 * (1 - term) + h - lp):
-        raise AssertionError("shaping is γ h(s′) − h(s) (next minus current), not the reverse")
-    raise AssertionError("not AIRL's logit: g(s) + γ h(s′)(1 − terminated) − h(s) − log π(a|s)")
+        raise attempt.fail("shaping is γ h(s′) − h(s) (next minus current), not the reverse")
+    raise attempt.fail("not AIRL's logit: g(s) + γ h(s′)(1 − terminated) − h(s) − log π(a|s)")

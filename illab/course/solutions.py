@@ -61,3 +61,24 @@ def my_iqm(scores) -> float:
 def my_normalized(returns, random_return: float, expert_return: float):
     """07: per-episode normalized performance ``(X − random) / (expert − random)``."""
     return (np.asarray(returns, dtype=np.float64) - random_return) / (expert_return - random_return)
+
+
+def projection_step(mu_bar, mu, mu_expert):
+    """08: Abbeel & Ng's projection of ``μ_E`` onto the line through ``μ̄`` and ``μ``."""
+    d = mu - mu_bar
+    return mu_bar + (d @ (mu_expert - mu_bar)) / (d @ d) * d
+
+
+def airl_logit(g_s, h_s, h_next, terminated, log_pi, gamma):
+    """08: AIRL's discriminator logit ``f(s, a, s′) − log π(a|s)``, ``f = g(s) + γ h(s′)(1 − terminated) − h(s)``."""
+    return g_s + gamma * h_next * (1.0 - np.asarray(terminated, dtype=float)) - h_s - log_pi
+
+
+def soft_value(q: torch.Tensor, alpha: float) -> torch.Tensor:
+    """09: ``V(s) = α logsumexp(Q(s, ·)/α)``, computed stably."""
+    return alpha * torch.logsumexp(q / alpha, dim=1)
+
+
+def implied_reward(q_sa: torch.Tensor, v_next: torch.Tensor, terminated: torch.Tensor, gamma: float) -> torch.Tensor:
+    """09: IQ-Learn's implied reward ``r = Q(s, a) − γ (1 − terminated) V(s′)``."""
+    return q_sa - gamma * (~terminated).float() * v_next
