@@ -13,12 +13,17 @@ from illab.course.benchmarking import check_iqm, check_leak_free, check_normaliz
 from illab.course.cloning import check_bc_loss
 from illab.course.collecting import check_episode_seed
 from illab.course.interactive import check_beta_schedule, check_gail_reward
-from illab.course.observation import check_idm_pairs
+from illab.course.irl import check_airl_logit, check_projection_step
+from illab.course.observation import check_idm_pairs, check_success_ratio
+from illab.course.offpolicy import check_implied_reward, check_soft_value
 from illab.evaluate import interquartile_mean, normalized_performance
+from illab.methods.abco import goal_aware_ratio
 
 CHECKERS = [(check_iqm, S.my_iqm), (check_normalized_performance, S.my_normalized), (check_bc_loss, S.bc_loss),
             (check_idm_pairs, S.idm_pairs), (check_beta_schedule, S.beta), (check_gail_reward, S.gail_reward),
-            (check_episode_seed, S.my_seed)]
+            (check_episode_seed, S.my_seed), (check_success_ratio, goal_aware_ratio),
+            (check_projection_step, S.projection_step), (check_airl_logit, S.airl_logit),
+            (check_soft_value, S.soft_value), (check_implied_reward, S.implied_reward)]
 
 
 def stub(*args):

@@ -128,6 +128,20 @@ def test_projection_step_is_the_orthogonal_projection():
     np.testing.assert_allclose(projection_step(mu_bar, mu_bar, mu_e), mu_bar)  # no direction: no move
 
 
+
+def test_course_checkers_accept_the_solution_and_catch_mistakes(capsys):
+    from illab.course.irl import check_airl_logit, check_projection_step
+    from illab.course.solutions import airl_logit as reference_logit
+    assert check_projection_step(projection_step) is projection_step     # illab's own AppL step passes
+    assert check_airl_logit(reference_logit) is reference_logit
+    assert "correct" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="squared"):
+        check_projection_step(lambda b, m, e: b + ((m - b) @ (e - b)) / np.linalg.norm(m - b) * (m - b))
+    with pytest.raises(AssertionError, match="subtract log π"):
+        check_airl_logit(lambda g, h, h2, t, lp, gm: g + gm * h2 * (1 - t) - h)
+    with pytest.raises(AssertionError, match="mask the next state"):
+        check_airl_logit(lambda g, h, h2, t, lp, gm: g + gm * h2 - h - lp)
+
 def test_feature_expectations_discount_within_episodes():
     phi = np.array([[1.0], [1.0], [1.0], [2.0]])
     mu = feature_expectations(phi, [3, 1], gamma=0.5)
