@@ -144,9 +144,9 @@ md(r"""## 4 · Exercises: the projection step and AIRL's logit
    $\bar\mu_{new} = \bar\mu + \frac{(\mu-\bar\mu)\cdot(\mu_E-\bar\mu)}{\lVert\mu-\bar\mu\rVert^2}(\mu-\bar\mu)$.
 2. `airl_logit(g_s, h_s, h_next, terminated, log_pi, gamma)`: $g(s) + \gamma h(s')(1-\text{terminated}) - h(s) - \log\pi(a\mid s)$.
 
-While a function still raises `NotImplementedError`, its checker checks the reference solution instead and says so."""),
+Each checker tells you what is wrong. Until you replace `raise NotImplementedError`, it says *not attempted yet*
+and uses the reference solution (`illab/course/solutions.py` — peek only after trying)."""),
 code("""from illab.course.irl import check_airl_logit, check_projection_step
-from solutions.irl import airl_logit as reference_airl_logit, projection_step as reference_projection_step  # peek only after trying
 
 
 def projection_step(mu_bar, mu, mu_expert):
@@ -159,8 +159,8 @@ def airl_logit(g_s, h_s, h_next, terminated, log_pi, gamma):
     raise NotImplementedError
 
 
-check_projection_step(projection_step, reference=reference_projection_step)
-check_airl_logit(airl_logit, reference=reference_airl_logit)"""),
+projection_step = check_projection_step(projection_step)   # your function if it is right, else the reference (and it says so)
+airl_logit = check_airl_logit(airl_logit)"""),
 md("""## Summary
 
 - IRL recovers a reward that explains the demonstrations — only up to zero, scale and shaping.

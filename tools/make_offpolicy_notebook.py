@@ -122,9 +122,11 @@ md("""## 5 · Exercises: the soft value and the implied reward
 1. `soft_value(q, alpha)`: for a batch of Q-values `q` of shape `(n, k)` return $V(s) = \\alpha \\log\\sum_a \\exp(Q(s,a)/\\alpha)$,
    shape `(n,)`. It must not overflow when Q-values are in the hundreds.
 2. `implied_reward(q_sa, v_next, terminated, gamma)`: IQ-Learn's reward $Q(s,a) - \\gamma V(s')$, with no future
-   value after a terminal state (`terminated` is a bool tensor)."""),
+   value after a terminal state (`terminated` is a bool tensor).
+
+Each checker tells you what is wrong. Until you replace `raise NotImplementedError`, it says *not attempted yet*
+and uses the reference solution (`illab/course/solutions.py` — peek only after trying)."""),
 code("""from illab.course.offpolicy import check_implied_reward, check_soft_value
-from solutions.offpolicy import implied_reward as reference_implied_reward, soft_value as reference_soft_value  # peek only after trying
 
 
 def soft_value(q, alpha):
@@ -137,8 +139,8 @@ def implied_reward(q_sa, v_next, terminated, gamma):
     raise NotImplementedError
 
 
-check_soft_value(soft_value, reference=reference_soft_value)
-check_implied_reward(implied_reward, reference=reference_implied_reward)"""),
+soft_value = check_soft_value(soft_value)   # your function if it is right, else the reference (and it says so)
+implied_reward = check_implied_reward(implied_reward)"""),
 md("""## Summary
 
 - Off-policy learners reuse every transition from a replay buffer, so imitation needs thousands of environment
