@@ -37,7 +37,7 @@ pytestmark = pytest.mark.skipif(
 
 # A guard against a hung kernel or browser, not a speed test: generous, because CI machines and shared
 # cores can be slow. Seconds; override with ILLAB_BROWSER_TIMEOUT.
-RUN_TIMEOUT = float(os.environ.get("ILLAB_BROWSER_TIMEOUT", 1800))
+RUN_TIMEOUT = float(os.environ.get("ILLAB_BROWSER_TIMEOUT", 600))
 
 CELL_STATE = """
 const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
