@@ -26,7 +26,7 @@ import torch
 
 from illab.demonstrations import Demonstrations
 from illab.fileio import torch_threads
-from illab.methods.base import ConfigBase, Env, ILMethod, resolve_expert  # noqa: F401 (resolve_expert: re-export)
+from illab.methods.base import ConfigBase, Env, ILMethod
 from illab.methods.networks import fit_supervised
 from illab.policy import Policy
 from illab.rollout import episodes_to_arrays, run_episodes

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from illab.methods.sqil import OffPolicyConfig, OffPolicyIL
 

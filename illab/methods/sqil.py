@@ -30,7 +30,6 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 import torch
-from torch import nn
 
 from illab.demonstrations import Demonstrations
 from illab.fileio import torch_threads
@@ -338,7 +337,6 @@ class OffPolicyIL(ILMethod):
         self._refs = self._references(demos, env)
         self._log(expert_return=self._refs[0], random_return=self._refs[1])
         self._steps_to_expert = None
-        cfg = self.config
         sb3_seed = torch_seed(self.seed, f"{self.name}-sb3") % (2**31 - 1)
         with preserve_global_rngs(), torch_threads(1):
             venv = make_vec_env(env.id, n_envs=1, seed=sb3_seed, env_kwargs=env.kwargs)
