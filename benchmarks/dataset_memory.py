@@ -9,7 +9,6 @@ illab. Usage: ``python benchmarks/dataset_memory.py [episodes] [steps]``.
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import tempfile

@@ -8,7 +8,6 @@ AppL) kept GAIL bit-identical: before the move (main at afd9e76) and after it th
 Run: PYTHONPATH=. python benchmarks/gail_identity.py
 """
 import hashlib, sys
-import numpy as np, torch
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "tests"))
 from test_methods import make_dataset, point_expert, POINT_ID
 from illab import experts

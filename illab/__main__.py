@@ -172,7 +172,8 @@ def _load_model(target: str, source: str | None = None):
                            "and environment the model belongs to")
         try:
             meta = json.loads(meta_path.read_text())
-            method, env_id = meta["method"], meta["env_id"]
+            method = meta["method"]
+            meta["env_id"]  # KeyError if the record lacks it
         except (json.JSONDecodeError, KeyError, TypeError) as err:
             raise CLIError(f"{meta_path} is not a model record written by `illab train` ({type(err).__name__}: "
                            f"{err}); re-run `illab train ... --out {p}`") from None
@@ -221,7 +222,7 @@ def cmd_run(args) -> int:
     rows = [[f"expert {args.expert_id} (demonstrations)", card.get("episodes"),
              _pm(card.get("return_mean"), card.get("return_std")), "—"],
             [f"expert {args.expert_id} (reference, test stream)", 100, _pm(*e.expert_return), "1.000"],
-            [f"random (reference, test stream)", 100, _pm(*e.random_return), "0.000"],
+            ["random (reference, test stream)", 100, _pm(*e.random_return), "0.000"],
             [f"{args.method} seed {cell['train_seed']} (test stream)", cell["test_episodes"],
              _pm(cell["aer_mean"], cell["aer_std"]), _pm(cell["perf_mean"], cell["perf_std"], 3)]]
     print(f"\n{e.env_id}: {card.get('episodes')} demonstrations → {args.method} → {cell['test_episodes']} test episodes "

@@ -306,7 +306,6 @@ def test_old_zoo_env_ids_map_to_current_versions():
 
 def test_benchmark_takes_a_hub_expert_once_its_reference_returns_are_measured(tmp_path, monkeypatch):
     """The bundled SAC Pendulum zip served as the zoo repo ``sb3/sac-Pendulum-v1`` (a real expert)."""
-    import dataclasses
     from illab import benchmark
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(_cache(tmp_path / "hub", "sb3/sac-Pendulum-v1",
