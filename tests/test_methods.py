@@ -347,3 +347,16 @@ def test_first_fit_does_not_import_torch_dynamo():
             "print('torch._dynamo' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "False"
+
+
+def test_fit_supervised_calls_back_after_every_step_and_epoch():
+    from illab.methods.networks import ActionCodec, PolicyNet, fit_supervised
+    space, acts = gym.spaces.Box(-1, 1, (2,), np.float32), gym.spaces.Discrete(2)
+    obs = np.random.default_rng(0).uniform(-1, 1, (50, 2)).astype(np.float32)
+    net, steps, epochs = PolicyNet(space, acts, (8,)), [], []
+    losses = fit_supervised(net, ActionCodec(acts), obs, (obs[:, 0] > 0).astype(np.int64), epochs=3, batch_size=16,
+                            learning_rate=1e-2, weight_decay=0.0, generator=torch.Generator().manual_seed(0),
+                            on_step=lambda s: (steps.append(s), net.eval()), on_epoch=lambda e, l: epochs.append((e, l)))
+    assert steps == list(range(1, 13))                   # 4 minibatches (16, 16, 16, 2) × 3 epochs
+    assert [e for e, _ in epochs] == [0, 1, 2] and [l for _, l in epochs] == losses
+    assert not net.training                               # fit_supervised leaves the net in eval mode

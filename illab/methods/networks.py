@@ -236,13 +236,16 @@ class Adam:
 
 def fit_supervised(net: nn.Module, codec: ActionCodec, obs: np.ndarray, actions: np.ndarray, *, epochs: int,
                    batch_size: int, learning_rate: float, weight_decay: float, generator: torch.Generator,
-                   optimizer: "torch.optim.Optimizer | Adam | None" = None, on_epoch=None,
+                   optimizer: "torch.optim.Optimizer | Adam | None" = None, on_epoch=None, on_step=None,
                    progress: bool = False, desc: str = "fit") -> list[float]:
     """Minibatch supervised training of ``net`` on ``(obs, actions)`` with ``codec.loss``.
 
     Plain tensor indexing with a seeded permutation per epoch (a ``DataLoader`` over single
-    items is an order of magnitude slower). Returns the mean loss of every epoch. ``on_epoch``
-    (if given) is called as ``on_epoch(epoch, loss)`` after each epoch.
+    items is an order of magnitude slower); Adam (:class:`Adam`) unless ``optimizer`` is given.
+    Returns the mean loss of every epoch. ``on_epoch`` (if given) is called as
+    ``on_epoch(epoch, loss)`` after each epoch, ``on_step(step)`` after each gradient step (from 1;
+    e.g. to evaluate checkpoints inside an epoch, as ``benchmarks/methods.py`` does). ``net`` is
+    back in training mode after each callback.
 
     Raises:
         ValueError: no samples, or ``obs``/``actions`` disagree in length.
@@ -259,13 +262,14 @@ def fit_supervised(net: nn.Module, codec: ActionCodec, obs: np.ndarray, actions:
     losses: list[float] = []
     net.train()
     with torch_threads(1):
-        _epochs(net, codec, x, y, opt, n, bs, epochs, generator, losses, on_epoch, progress, desc)
+        _epochs(net, codec, x, y, opt, n, bs, epochs, generator, losses, on_epoch, on_step, progress, desc)
     net.eval()
     return losses
 
 
-def _epochs(net, codec, x, y, opt, n, bs, epochs, generator, losses, on_epoch, progress, desc):
+def _epochs(net, codec, x, y, opt, n, bs, epochs, generator, losses, on_epoch, on_step, progress, desc):
     from tqdm.auto import trange
+    step = 0
     for epoch in trange(int(epochs), desc=desc, disable=not progress, leave=False):
         perm = torch.randperm(n, generator=generator)
         total, count = 0.0, 0
@@ -275,8 +279,12 @@ def _epochs(net, codec, x, y, opt, n, bs, epochs, generator, losses, on_epoch, p
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            step += 1
             total += float(loss.detach()) * len(idx)
             count += len(idx)
+            if on_step is not None:
+                on_step(step)
+                net.train()
         losses.append(total / count)
         if on_epoch is not None:
             on_epoch(epoch, losses[-1])
