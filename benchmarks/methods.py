@@ -103,8 +103,9 @@ def stability(ds, expert_id: str, seed: int, batch_size: int = 256, epochs: int 
 
     Runs the training loop of ``BC.fit`` (``fit_supervised`` with ``BCConfig``'s values and BC's
     seeds) for ``epochs`` epochs and evaluates the weights on ``episodes`` validation-stream episodes
-    after every ``every`` gradient steps (the issue's protocol: 3 epochs, batch 256). Returns the index of the first checkpoint at ≥ 0.99 normalized (None: never), the fraction
-    of the later checkpoints that are ≥ 0.99, and every checkpoint's normalized performance.
+    after every ``every`` gradient steps (the issue's protocol: 3 epochs, batch 256). Returns the
+    index of the first checkpoint at ≥ 0.99 normalized (None: never), the fraction of the later
+    checkpoints that are ≥ 0.99, and every checkpoint's normalized performance.
     """
     import torch
     from illab.demonstrations import as_demonstrations
@@ -182,8 +183,8 @@ def main(argv=None) -> int:
             first, second, dynamo = first_fit(ds.path, bs)
             sps = throughput(ds, bs, args.seed)
             print(f"BC on CartPole, batch {bs}: {sps:,.0f} samples/s ({len(ds.obs)} transitions, 3 epochs, 1 torch "
-                  f"thread); fresh process: first 1-epoch fit {first:.2f} s, second {second:.2f} s (+{first - second:.2f} s; "
-                  f"torch._dynamo imported: {dynamo}; target ≤ +0.5 s)")
+                  f"thread); fresh process: first 1-epoch fit {first:.2f} s, second {second:.2f} s "
+                  f"({first - second:+.2f} s; torch._dynamo imported: {dynamo}; target ≤ +0.5 s)")
             ok &= first - second <= 0.5
         fracs = [stability(ds, "cartpole", s)[1] for s in range(args.seed, args.seed + 3)]
         print(f"BC stays at the expert: after first reaching 0.99 (validation, 20 episodes, every 20 steps of 3 "

@@ -341,7 +341,8 @@ def test_first_fit_does_not_import_torch_dynamo():
             "from illab.demonstrations import Demonstrations\n"
             "from illab.methods import BC, BCConfig\n"
             "obs = np.random.default_rng(0).normal(size=(300, 4)).astype(np.float32)\n"
-            "d = Demonstrations(obs=obs, actions=(obs[:, 0] > 0).astype(np.int64), action_space=gym.spaces.Discrete(2),\n"
+            "d = Demonstrations(obs=obs, actions=(obs[:, 0] > 0).astype(np.int64),\n"
+            "                   action_space=gym.spaces.Discrete(2),\n"
             "                   observation_space=gym.spaces.Box(-np.inf, np.inf, (4,), np.float32))\n"
             "BC.from_dataset(d, BCConfig(epochs=2)).fit(d, eval_episodes=0, progress=False)\n"
             "print('torch._dynamo' in sys.modules)")
@@ -356,7 +357,8 @@ def test_fit_supervised_calls_back_after_every_step_and_epoch():
     net, steps, epochs = PolicyNet(space, acts, (8,)), [], []
     losses = fit_supervised(net, ActionCodec(acts), obs, (obs[:, 0] > 0).astype(np.int64), epochs=3, batch_size=16,
                             learning_rate=1e-2, weight_decay=0.0, generator=torch.Generator().manual_seed(0),
-                            on_step=lambda s: (steps.append(s), net.eval()), on_epoch=lambda e, l: epochs.append((e, l)))
+                            on_step=lambda s: (steps.append(s), net.eval()),
+                            on_epoch=lambda e, l: epochs.append((e, l)))
     assert steps == list(range(1, 13))                   # 4 minibatches (16, 16, 16, 2) × 3 epochs
     assert [e for e, _ in epochs] == [0, 1, 2] and [l for _, l in epochs] == losses
     assert not net.training                               # fit_supervised leaves the net in eval mode
