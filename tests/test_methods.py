@@ -309,3 +309,56 @@ def test_fit_on_a_collected_baseline_dataset(tmp_path):
     bco = BCO.from_dataset(train, BCOConfig(pre_demo_steps=300, post_iterations=0, epochs=2, idm_epochs=2))
     bco.fit(train, eval_episodes=0, progress=False)       # env_id from the dataset's card
     assert bco.interaction_steps == 300 and bco.history["inferred_accuracy"]
+
+
+# ------------------------------------------------------------------------------- training loop
+def test_adam_matches_torch_optim_adam_bit_for_bit():
+    from illab.methods.networks import Adam, mlp
+
+    def train(make_opt):
+        torch.manual_seed(0)
+        net = mlp(4, (16, 16), 2)
+        opt = make_opt(net.parameters())
+        gen = torch.Generator().manual_seed(1)
+        for _ in range(30):
+            x, y = torch.randn(8, 4, generator=gen), torch.randint(0, 2, (8,), generator=gen)
+            opt.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+        return list(net.parameters())
+
+    for wd in (0.0, 0.01):
+        ours = train(lambda p: Adam(p, lr=3e-3, weight_decay=wd))
+        ref = train(lambda p: torch.optim.Adam(p, lr=3e-3, weight_decay=wd))
+        assert all(torch.equal(a, b) for a, b in zip(ours, ref))
+    with pytest.raises(ValueError, match="lr"):
+        Adam(mlp(2, (), 1).parameters(), lr=-1.0)
+
+
+def test_first_fit_does_not_import_torch_dynamo():
+    """torch.optim.Optimizer imports torch._dynamo on first use (1–1.7 s): fit_supervised avoids it."""
+    code = ("import sys, numpy as np, gymnasium as gym\n"
+            "from illab.demonstrations import Demonstrations\n"
+            "from illab.methods import BC, BCConfig\n"
+            "obs = np.random.default_rng(0).normal(size=(300, 4)).astype(np.float32)\n"
+            "d = Demonstrations(obs=obs, actions=(obs[:, 0] > 0).astype(np.int64),\n"
+            "                   action_space=gym.spaces.Discrete(2),\n"
+            "                   observation_space=gym.spaces.Box(-np.inf, np.inf, (4,), np.float32))\n"
+            "BC.from_dataset(d, BCConfig(epochs=2)).fit(d, eval_episodes=0, progress=False)\n"
+            "print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "False"
+
+
+def test_fit_supervised_calls_back_after_every_step_and_epoch():
+    from illab.methods.networks import ActionCodec, PolicyNet, fit_supervised
+    space, acts = gym.spaces.Box(-1, 1, (2,), np.float32), gym.spaces.Discrete(2)
+    obs = np.random.default_rng(0).uniform(-1, 1, (50, 2)).astype(np.float32)
+    net, steps, epochs = PolicyNet(space, acts, (8,)), [], []
+    losses = fit_supervised(net, ActionCodec(acts), obs, (obs[:, 0] > 0).astype(np.int64), epochs=3, batch_size=16,
+                            learning_rate=1e-2, weight_decay=0.0, generator=torch.Generator().manual_seed(0),
+                            on_step=lambda s: (steps.append(s), net.eval()),
+                            on_epoch=lambda e, l: epochs.append((e, l)))
+    assert steps == list(range(1, 13))                   # 4 minibatches (16, 16, 16, 2) × 3 epochs
+    assert [e for e, _ in epochs] == [0, 1, 2] and [l for _, l in epochs] == losses
+    assert not net.training                               # fit_supervised leaves the net in eval mode

@@ -19,6 +19,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.adam import adam as _adam
 
 from illab.fileio import torch_threads
 from illab.seeds import torch_seed
@@ -173,15 +174,78 @@ def as_tensor_obs(obs: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(obs)
 
 
+class Adam:
+    """Adam (Kingma & Ba 2015, arXiv 1412.6980) computed by torch's own functional kernel
+    ``torch.optim.adam.adam``, exactly as ``torch.optim.Adam`` (default options) calls it, so the
+    weights match ``torch.optim.Adam`` bit for bit — without ``torch.optim.Optimizer``, whose
+    first construction and first ``step`` import ``torch._dynamo`` (1–1.7 s in a fresh process;
+    ``docs/performance.md``, "Training").
+
+    Args:
+        params: the tensors to optimise (``nn.Module.parameters()``); those with ``grad`` ``None``
+            at a step are skipped, as ``torch.optim.Adam`` does.
+        lr: step size (mutable attribute: a schedule may change it between steps).
+        weight_decay: L2 penalty added to the gradient (``torch.optim.Adam``'s ``weight_decay``).
+        betas, eps: Adam's moment decay rates and denominator constant.
+
+    Raises:
+        ValueError: a negative ``lr``/``weight_decay``/``eps``, betas outside [0, 1), or no parameters.
+    """
+
+    def __init__(self, params, lr: float = 1e-3, weight_decay: float = 0.0,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.params = [p for p in params if p.requires_grad]
+        if not self.params:
+            raise ValueError("Adam got no parameters that require gradients")
+        if not (lr >= 0 and weight_decay >= 0 and eps >= 0 and all(0 <= b < 1 for b in betas)):
+            raise ValueError(f"Adam needs lr, weight_decay, eps >= 0 and betas in [0, 1): got lr={lr!r}, "
+                             f"weight_decay={weight_decay!r}, eps={eps!r}, betas={betas!r}")
+        self.lr, self.weight_decay, self.betas, self.eps = float(lr), float(weight_decay), betas, float(eps)
+        self.state: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}  # step, m, v
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop every parameter's gradient (``set_to_none=False``: zero it in place)."""
+        for p in self.params:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.zero_()
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One Adam update of every parameter that has a gradient."""
+        params, grads, steps, m, v = [], [], [], [], []
+        for i, p in enumerate(self.params):
+            if p.grad is None:
+                continue
+            if i not in self.state:  # lazily, as torch.optim.Adam._init_group
+                step = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+                self.state[i] = (torch.tensor(0.0, dtype=step),
+                                 torch.zeros_like(p, memory_format=torch.preserve_format),
+                                 torch.zeros_like(p, memory_format=torch.preserve_format))
+            s = self.state[i]
+            params.append(p)
+            grads.append(p.grad)
+            steps.append(s[0])
+            m.append(s[1])
+            v.append(s[2])
+        if params:
+            _adam(params, grads, m, v, [], steps, amsgrad=False, beta1=self.betas[0], beta2=self.betas[1],
+                  lr=self.lr, weight_decay=self.weight_decay, eps=self.eps, maximize=False)
+
+
 def fit_supervised(net: nn.Module, codec: ActionCodec, obs: np.ndarray, actions: np.ndarray, *, epochs: int,
                    batch_size: int, learning_rate: float, weight_decay: float, generator: torch.Generator,
-                   optimizer: torch.optim.Optimizer | None = None, on_epoch=None,
+                   optimizer: "torch.optim.Optimizer | Adam | None" = None, on_epoch=None, on_step=None,
                    progress: bool = False, desc: str = "fit") -> list[float]:
     """Minibatch supervised training of ``net`` on ``(obs, actions)`` with ``codec.loss``.
 
     Plain tensor indexing with a seeded permutation per epoch (a ``DataLoader`` over single
-    items is an order of magnitude slower). Returns the mean loss of every epoch. ``on_epoch``
-    (if given) is called as ``on_epoch(epoch, loss)`` after each epoch.
+    items is an order of magnitude slower); Adam (:class:`Adam`) unless ``optimizer`` is given.
+    Returns the mean loss of every epoch. ``on_epoch`` (if given) is called as
+    ``on_epoch(epoch, loss)`` after each epoch, ``on_step(step)`` after each gradient step (from 1;
+    e.g. to evaluate checkpoints inside an epoch, as ``benchmarks/methods.py`` does). ``net`` is
+    back in training mode after each callback.
 
     Raises:
         ValueError: no samples, or ``obs``/``actions`` disagree in length.
@@ -192,19 +256,20 @@ def fit_supervised(net: nn.Module, codec: ActionCodec, obs: np.ndarray, actions:
         raise ValueError(f"obs has {len(obs)} rows but actions has {len(actions)}")
     x = as_tensor_obs(obs)
     y = codec.encode(actions)
-    opt = optimizer or torch.optim.Adam(net.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    opt = optimizer or Adam(net.parameters(), lr=learning_rate, weight_decay=weight_decay)
     n = len(x)
     bs = max(1, min(int(batch_size), n))
     losses: list[float] = []
     net.train()
     with torch_threads(1):
-        _epochs(net, codec, x, y, opt, n, bs, epochs, generator, losses, on_epoch, progress, desc)
+        _epochs(net, codec, x, y, opt, n, bs, epochs, generator, losses, on_epoch, on_step, progress, desc)
     net.eval()
     return losses
 
 
-def _epochs(net, codec, x, y, opt, n, bs, epochs, generator, losses, on_epoch, progress, desc):
+def _epochs(net, codec, x, y, opt, n, bs, epochs, generator, losses, on_epoch, on_step, progress, desc):
     from tqdm.auto import trange
+    step = 0
     for epoch in trange(int(epochs), desc=desc, disable=not progress, leave=False):
         perm = torch.randperm(n, generator=generator)
         total, count = 0.0, 0
@@ -214,8 +279,12 @@ def _epochs(net, codec, x, y, opt, n, bs, epochs, generator, losses, on_epoch, p
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            step += 1
             total += float(loss.detach()) * len(idx)
             count += len(idx)
+            if on_step is not None:
+                on_step(step)
+                net.train()
         losses.append(total / count)
         if on_epoch is not None:
             on_epoch(epoch, losses[-1])
