@@ -7,6 +7,8 @@ Budgets are tiny: "learns" means a clear margin over random play, not expert lev
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -97,7 +99,6 @@ def test_idm_data_follows_the_ratio(trained, name):
 
 def test_without_rewards_the_ratio_is_one(cartpole):
     blind = cartpole.without_actions()
-    import dataclasses
     blind = dataclasses.replace(blind, rewards=None)
     cfg = ABCOConfig(pre_demo_steps=500, agent_steps=300, post_iterations=1, epochs=2, idm_epochs=2)
     with pytest.warns(UserWarning, match="no rewards"):
@@ -133,7 +134,8 @@ def test_iupe_labels_are_sampled_from_the_idm(trained, cartpole, point):
 @pytest.mark.parametrize("name", ["abco", "iupe"])
 def test_same_seed_same_weights(cartpole, name):
     cfg = (TINY["abco"] if name == "abco" else TINY["iupe"])
-    cfg = type(cfg)(pre_demo_steps=600, agent_steps=300, post_iterations=1, epochs=3, idm_epochs=3)
+    extra = {"explore_epsilon": 0.3}  # the ε-random play is seeded too
+    cfg = type(cfg)(pre_demo_steps=600, agent_steps=300, post_iterations=1, epochs=3, idm_epochs=3, **extra)
     a, b, c = (fit(name, cartpole, seed=s, config=cfg) for s in (7, 7, 8))
     for x, y in ((a.net, b.net), (a.idm, b.idm)):
         sx, sy = x.state_dict(), y.state_dict()
@@ -154,9 +156,61 @@ def test_save_load_identical_actions(trained, cartpole, point, tmp_path, name, t
     np.testing.assert_array_equal(back.infer_actions(obs[:-1], obs[1:]), m.infer_actions(obs[:-1], obs[1:]))
 
 
+@pytest.mark.parametrize("task", ["cartpole", "point"])
+def test_epsilon_greedy_play(trained, cartpole, point, task):
+    from illab.methods.abco import _EpsilonRandom
+    m = trained["abco", task]
+
+    def _EpsilonGreedy(method, eps, rng):
+        return _EpsilonRandom(method, method.action_space, eps, rng)
+
+    obs = (cartpole if task == "cartpole" else point).obs[:400]
+    greedy = m.predict(obs)[0]
+    same = _EpsilonGreedy(m, 0.0, np.random.default_rng(0)).predict(obs)[0]
+    np.testing.assert_array_equal(same, greedy)                           # ε = 0: ABCO's greedy play
+    a = _EpsilonGreedy(m, 0.5, np.random.default_rng(1)).predict(obs)[0]
+    b = _EpsilonGreedy(m, 0.5, np.random.default_rng(1)).predict(obs)[0]
+    np.testing.assert_array_equal(a, b)                                   # seeded
+    changed = np.any((a != greedy).reshape(len(obs), -1), axis=1).mean()
+    assert a.shape == greedy.shape and a.dtype == greedy.dtype
+    if task == "cartpole":  # half the actions redrawn, half of those land on the other action
+        assert 0.15 < changed < 0.35
+    else:
+        assert 0.4 < changed <= 0.5 + 0.1 and np.all(a >= m.action_space.low) and np.all(a <= m.action_space.high)
+    one = _EpsilonGreedy(m, 0.5, np.random.default_rng(2)).predict(obs[0])[0]
+    assert np.shape(one) == np.shape(greedy[0])                          # a single observation
+
+
+def test_selection_episodes_set_the_validation_budget(cartpole, monkeypatch):
+    import illab.evaluate
+    calls, real = [], illab.evaluate.evaluate
+
+    def spy(*args, **kwargs):
+        calls.append((kwargs.get("n_episodes"), kwargs.get("stream")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(illab.evaluate, "evaluate", spy)
+    cfg = ABCOConfig(pre_demo_steps=300, agent_steps=200, post_iterations=1, epochs=1, idm_epochs=1,
+                     selection_episodes=4)
+    m = ABCO.from_dataset(cartpole, cfg).fit(cartpole, eval_episodes=2, progress=False)
+    assert calls == [(4, "validation")] * 2 and len(m.history["eval_return"]) == 2  # one per round
+    calls.clear()
+    ABCO.from_dataset(cartpole, cfg).fit(cartpole, eval_episodes=0, progress=False)
+    assert calls == []                                                   # 0 still turns evaluation off
+    calls.clear()
+    ABCO.from_dataset(cartpole, dataclasses.replace(cfg, selection_episodes=0)).fit(cartpole, eval_episodes=2,
+                                                                                     progress=False)
+    assert calls == [(2, "validation")] * 2                              # 0: fit's eval_episodes
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="agent_steps"):
         ABCOConfig(agent_steps=0)
+    with pytest.raises(ValueError, match="selection_episodes"):
+        ABCOConfig(selection_episodes=-1)
+    with pytest.raises(ValueError, match="explore_epsilon"):
+        ABCOConfig(explore_epsilon=1.5)
+
     with pytest.raises(ValueError, match="exploration_std"):
         IUPEConfig(exploration_std=-0.1)
     assert METHODS["abco"] is ABCO and METHODS["iupe"] is IUPE
