@@ -239,33 +239,31 @@ def _lockstep(policy, envs, seeds, record, deterministic, on_episode):
     obs = np.zeros((n, *obs_space.shape), dtype=obs_space.dtype)  # the policy's input, in the space's dtype
     for i in range(n):
         obs[i] = envs[i].reset(seed=seeds[i])[0]
-    returns = [0.0] * n                  # float64, summed step by step
+    returns = np.zeros(n, dtype=np.float64)  # summed step by step
     begin = [0] * n                      # log row of each slot's first step
     starts = np.ones(n, dtype=bool)
     active = list(range(n))
+    rows = slice(None)                   # the active slots as an index (all of them: a slice, no copy)
     state = None
     while active:
         actions, state = policy.predict(obs, state=state, episode_start=starts, deterministic=deterministic)
         starts[:] = False
         row = log.row()
-        rewards = row["rewards"]
         if record:
             row["obs"][:] = obs
             row["actions"][:] = actions
-            next_obs, terminated, truncated = row["next_obs"], row["terminated"], row["truncated"]
         step_actions = actions.tolist() if discrete else actions  # Python ints: gymnasium's cheapest check
-        ended = []
-        for i in active:
-            o, r, term, trunc, _ = envs[i].step(step_actions[i])
-            obs[i] = o
-            rewards[i] = r
-            returns[i] += r
-            if record:
-                next_obs[i] = o
-                terminated[i] = term
-                truncated[i] = trunc
-            if term or trunc:
-                ended.append(i)
+        o, r, term, trunc, _ = zip(*[envs[i].step(step_actions[i]) for i in active])
+        obs[rows] = o
+        row["rewards"][rows] = r
+        returns[rows] += r
+        if record:
+            row["next_obs"][rows] = o
+            row["terminated"][rows] = term
+            row["truncated"][rows] = trunc
+        if not (any(term) or any(trunc)):
+            continue
+        ended = [i for i, te, tr in zip(active, term, trunc) if te or tr]
         for i in ended:
             pos = slot_pos[i]
             ep = _episode(log.cut(i, begin[i], log.t), seeds[pos], returns[i], record)
@@ -280,6 +278,7 @@ def _lockstep(policy, envs, seeds, record, deterministic, on_episode):
             else:
                 slot_pos[i] = -1
                 active.remove(i)
+                rows = np.array(active, dtype=np.intp)
     return results
 
 
