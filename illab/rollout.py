@@ -26,7 +26,7 @@ from illab.demonstrations import concatenate_episodes as episodes_to_arrays
 from illab.fileio import torch_threads
 from illab.policy import Policy
 
-__all__ = ["Episode", "episodes_to_arrays", "make_env", "run_episodes"]
+__all__ = ["Episode", "episodes_to_arrays", "make_env", "releases_gil", "run_episodes"]
 
 
 @dataclass
@@ -147,6 +147,17 @@ def make_env(env_id: str, env_kwargs: dict | None = None, render_mode: str | Non
             return gym.make(env_id, render_mode=render_mode, **(env_kwargs or {}))
     except gym.error.Error as err:
         raise ValueError(f"cannot make environment {env_id!r}: {err}") from err
+
+
+def releases_gil(env_id: str) -> bool:
+    """Whether the environment's step spends its time outside the GIL (MuJoCo's ``mj_step``), so
+    that Python threads stepping different environments run in parallel. Pure-Python
+    environments (classic control, Box2D's Python-side step) return False: a second thread only
+    contends for the GIL there. Unknown ids return False."""
+    try:
+        return "mujoco" in str(gym.spec(env_id).entry_point)
+    except gym.error.Error:
+        return False
 
 
 def _obs_dtype(space: gym.Space):
