@@ -10,9 +10,11 @@ How it is fast: with an enjoy that has the :class:`~illab.recording.BatchedEnjoy
 (the stock :data:`~illab.recording.baseline_enjoy` has it), the unit of work is a
 *block* of ``block_size`` episodes played in lockstep over a gymnasium vector env with **one
 batched policy call per step** (:func:`illab.rollout.run_episodes`). Python threads do not run
-pure-Python environments in parallel (GIL), so batching is the main lever; ``threads`` still pays
-where environments and torch release the GIL (MuJoCo), and any ``concurrent.futures.Executor``
-can be passed — a ``ProcessPoolExecutor`` for pure-Python environments, or
+pure-Python environments in parallel (GIL), so batching is the main lever and the Controller
+plays those on one thread whatever ``threads`` says (a second thread measured 0.88–0.98× of one);
+where the environment step releases the GIL (MuJoCo, :func:`illab.rollout.releases_gil`) each
+thread plays its own block. Any ``concurrent.futures.Executor`` can be passed — the warm process
+pool of :func:`process_executor` for pure-Python environments, or
 ``dask.distributed.Client(...).get_executor()`` to scale out.
 
 Why results never depend on scheduling: episode ``i`` attempt ``k`` resets with
@@ -33,6 +35,7 @@ the difference; an existing dataset is never replaced unless ``overwrite=True``.
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures as cf
 import functools
 import json
@@ -47,7 +50,7 @@ from illab import experts as registry
 from illab.fileio import atomic_write, remove_stale_temps, temp_path, torch_threads
 from illab.recording import (META, BatchedEnjoy, CollateFunction, Context, EnjoyFunction, baseline_collate,
                              baseline_enjoy, format_exception, save_episodes)
-from illab.rollout import make_env
+from illab.rollout import make_env, releases_gil
 from illab.seeds import episode_seed
 
 MODES = ("all", "play", "collate")
@@ -93,8 +96,17 @@ class RunStats:
                 f"uptime {self.uptime:.0%} over {self.workers} worker(s)")
 
 
-@functools.lru_cache(maxsize=8)
 def _cached_expert(expert_id: str):
+    """The expert's policy, loaded once per process for bundled (sha256-pinned) experts, so a second
+    ``start`` — or a warm pool worker's next block — does not load it again; others load fresh."""
+    record = registry.get(expert_id)
+    if record.sha256 is None or record.factory is not None:
+        return registry.load(expert_id)
+    return _load_pinned(expert_id, record.sha256)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_pinned(expert_id: str, sha256: str):
     return registry.load(expert_id)
 
 
@@ -193,10 +205,13 @@ class Controller:
         collate: a :class:`~illab.recording.CollateFunction`,
             ``collate(path, episode_files) -> bool``, builds the dataset file.
         episodes: number of episodes to keep (>= 1).
-        threads: worker threads (>= 1, never capped); ignored when ``executor`` is given.
-        executor: any ``concurrent.futures.Executor`` (:func:`process_executor` — a spawn-context
-            ``ProcessPoolExecutor`` — or a dask client's ``get_executor()``); the caller owns and
-            shuts it down. On the fast path process/dask workers load the
+        threads: worker threads (>= 1); ignored when ``executor`` is given. On the fast path they
+            are used only where the environment step releases the GIL (MuJoCo): pure-Python
+            environments play on one thread, since more only contend for the GIL (``stats.workers``
+            says how many ran). A custom ``enjoy`` always gets ``threads`` threads.
+        executor: any ``concurrent.futures.Executor`` (:func:`process_executor` — the shared, warm
+            process pool — or a dask client's ``get_executor()``); the Controller never shuts it
+            down, so it is reused by the next ``start``. On the fast path process/dask workers load the
             expert by id (use bundled/hub experts there); a custom ``enjoy`` gets the loaded
             expert object, so run it with threads.
         seed: base seed of the demonstration seed stream.
@@ -368,8 +383,9 @@ class Controller:
         todo = [u for u in self._units() if not self._unit_path(folder, u).exists()]
         threshold = float(self.threshold if self.threshold is not None else expert_rec.threshold)
         own = self.executor is None
-        executor = self.executor or cf.ThreadPoolExecutor(max_workers=self.threads)
-        workers = self.threads if own else getattr(executor, "_max_workers", None) or os.cpu_count() or 1
+        threads = self.threads if (not self.fast or releases_gil(expert_rec.env_id)) else 1
+        executor = self.executor or cf.ThreadPoolExecutor(max_workers=threads)
+        workers = threads if own else getattr(executor, "_max_workers", None) or os.cpu_count() or 1
         stats = self.stats = RunStats(workers=workers)
         bar = tqdm(total=self.episodes, initial=self.episodes - sum(len(u) for u in todo), unit="episode",
                    desc=f"collecting {expert_rec.id}", disable=not self.progress)
@@ -377,7 +393,7 @@ class Controller:
         exhausted = []
         try:
             if own or not self.fast:
-                policy = registry.load(expert_rec.id)
+                policy = _cached_expert(expert_rec.id) if self.fast else registry.load(expert_rec.id)
             futures = {}
             for unit in todo:
                 path = str(self._unit_path(folder, unit))
@@ -420,15 +436,77 @@ class Controller:
                                   f"start() again to resume.{errors}")
 
 
-def process_executor(workers: int = 2) -> cf.ProcessPoolExecutor:
-    """A ``ProcessPoolExecutor`` that is safe with torch: workers are *spawned*, not forked.
+#: Modules the pool's forkserver imports once, so each worker starts as a fork of a process that
+#: already holds torch, gymnasium, SB3 and illab (``__main__`` first, as ``spawn`` would import it).
+PRELOAD = ["__main__", "illab.controller", "stable_baselines3"]
+_POOLS: dict[int, "WorkerPool"] = {}
 
-    Forking a process whose torch thread pool or locks are in use can deadlock the child, so pass
-    this (or any executor with a ``spawn``/``forkserver`` context) to the Controller. Shut it down
-    yourself, e.g. ``with process_executor(2) as ex: collect(..., executor=ex)``.
+
+class WorkerPool(cf.ProcessPoolExecutor):
+    """A process pool for the Controller, started once and reused (get it with :func:`process_executor`).
+
+    Workers are forked from a *forkserver* that imported :data:`PRELOAD` once (``spawn`` where the
+    platform has no forkserver): never from the caller, whose torch thread pool or locks may be in
+    use (forking those can deadlock the child). Each worker keeps the experts it loaded, so the
+    second collection on a warm pool pays no start-up at all.
+
+    Shut it down with :meth:`close` (or ``shutdown``, or a ``with`` block); pools still open when
+    Python exits are closed by an ``atexit`` hook. After that :func:`process_executor` starts a
+    new one.
     """
-    import multiprocessing
-    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def __init__(self, workers: int):
+        import multiprocessing
+        try:
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(PRELOAD)
+        except ValueError:  # no forkserver on this platform (Windows)
+            ctx = multiprocessing.get_context("spawn")
+        super().__init__(max_workers=workers, mp_context=ctx)
+        self.workers = workers
+        self.closed = False
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop the workers (waiting for running tasks if ``wait``); the pool cannot be reused after."""
+        self.closed = True
+        if _POOLS.get(self.workers) is self:
+            del _POOLS[self.workers]
+        super().shutdown(wait=wait, cancel_futures=cancel_futures)
+
+    def close(self) -> None:
+        """``shutdown(wait=True)``: the workers finish what they run and exit."""
+        self.shutdown(wait=True)
+
+    def pids(self) -> list[int]:
+        """Process ids of the workers started so far (the pool starts them on demand)."""
+        return sorted(getattr(self, "_processes", None) or {})
+
+
+def process_executor(workers: int = 2) -> WorkerPool:
+    """The shared, warm :class:`WorkerPool` of ``workers`` processes for the Controller's ``executor``.
+
+    The first call starts it; later calls (other ``start`` calls, other notebook cells) return the
+    same pool with its workers already running and their experts loaded, until it is closed
+    (``pool.close()``, a ``with process_executor(2) as pool:`` block, :func:`close_pools`, or
+    Python's exit). A closed or broken pool is replaced by a new one.
+
+    Raises:
+        TypeError / ValueError: ``workers`` is not a whole number >= 1.
+    """
+    workers = checks.count(workers, "workers")
+    pool = _POOLS.get(workers)
+    if pool is None or pool.closed or getattr(pool, "_broken", False):
+        if pool is not None and not pool.closed:
+            pool.shutdown(wait=False)
+        pool = _POOLS[workers] = WorkerPool(workers)
+    return pool
+
+
+@atexit.register
+def close_pools() -> None:
+    """Close every pool :func:`process_executor` started (also run at Python's exit)."""
+    for pool in list(_POOLS.values()):
+        pool.close()
 
 
 def collect(expert_id: str, episodes: int, path: str | os.PathLike = "data", seed: int = 0, threads: int = 1,

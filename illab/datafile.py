@@ -66,20 +66,24 @@ def versions() -> dict[str, str]:
 
 def make_card(arrays: dict[str, np.ndarray], **meta: Any) -> dict[str, Any]:
     """Build a dataset card from the arrays plus metadata (env_id, expert_id, expert_sha256, seed, ...)."""
-    returns = np.asarray(arrays["episode_returns"], dtype=np.float64)
-    card = {
+    return _card(arrays["episode_returns"], len(arrays["rewards"]), arrays.get("episode_seeds", []),
+                 content_hash(arrays), meta)
+
+
+def _card(returns, transitions: int, seeds, digest: str, meta: dict[str, Any]) -> dict[str, Any]:
+    returns = np.asarray(returns, dtype=np.float64)
+    return {
         "format": "illab-npz/1",
         **meta,
         "episodes": int(len(returns)),
-        "transitions": int(len(arrays["rewards"])),
+        "transitions": int(transitions),
         "return_mean": float(returns.mean()) if len(returns) else None,
         "return_std": float(returns.std()) if len(returns) else None,
-        "episode_seeds": [int(s) for s in arrays.get("episode_seeds", [])],
+        "episode_seeds": [int(s) for s in seeds],
         "versions": versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "content_hash": content_hash(arrays),
+        "content_hash": digest,
     }
-    return card
 
 
 class DatasetError(ValueError):
@@ -120,6 +124,92 @@ def write(path: str | os.PathLike, arrays: dict[str, np.ndarray], card: dict[str
     if card is not None:
         card = {**card, "file": file_record(path)}
         atomic_write(card_path(path), json.dumps(card, indent=2) + "\n")
+    return path
+
+
+def write_concatenated(path: str | os.PathLike, files: list[str | os.PathLike], meta: dict[str, Any] | None = None,
+                       overwrite: bool = False) -> Path:
+    """Concatenate the :data:`KEYS` arrays of dataset/block files (in order) into dataset ``path`` +
+    card, streaming: peak memory is about one member of one file, not the dataset.
+
+    Each member is written straight into the zip (``ZipFile.open(name, "w", force_zip64=True)``:
+    the ``.npy`` header for the total shape, then each file's bytes in turn, read through
+    ``np.load`` so every part's CRC-32 is checked). Members go in sorted key order, which lets the
+    card's :func:`content_hash` be computed in the same pass. The result holds exactly the arrays
+    (and, member for member, the bytes and CRC-32s) :func:`write` produces from the concatenated
+    arrays, and commits the same way: the ``.npz`` through a temp file + rename, then the card.
+
+    Args:
+        path: the dataset ``.npz``. files: the parts, in order (each holds every key of
+            :data:`KEYS`). meta: card metadata (env_id, expert_id, seed, ...).
+        overwrite: replace an existing ``path``.
+
+    Raises:
+        ValueError: no files, or parts whose dtypes / trailing shapes disagree (naming both).
+        FileExistsError, OSError: as :func:`write`; a failure part-way leaves no partial file.
+        DatasetError: a part is unreadable or fails its CRC-32 check.
+    """
+    import zipfile
+
+    from illab.fileio import atomic_write, remove_stale_temps
+
+    path = Path(path)
+    if not files:
+        raise ValueError("no files to concatenate: record episodes first")
+    if path.suffix != ".npz":
+        raise ValueError(f"dataset files end in .npz, got {path.name!r}")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it, or choose another path")
+    layout: dict[str, tuple[np.dtype, tuple, int]] = {}
+    for f in files:  # shapes and dtypes from the headers (memory-mapped: no data is read)
+        for key, a in read(f).items():
+            if key not in KEYS:
+                continue
+            dtype, tail, rows = layout.get(key, (a.dtype, a.shape[1:], 0))
+            if (a.dtype, a.shape[1:]) != (dtype, tail):
+                raise ValueError(f"{f}: array {key!r} is {a.dtype}{list(a.shape[1:])} per row, earlier parts are "
+                                 f"{dtype}{list(tail)}; the files come from different runs")
+            layout[key] = (dtype, tail, rows + len(a))
+    missing = [k for k in KEYS if k not in layout]
+    if missing:
+        raise ValueError(f"{files[0]}: missing arrays {missing}; these are not illab episode/block files")
+    small: dict[str, list[np.ndarray]] = {k: [] for k in ("episode_returns", "episode_seeds")}
+    digest = hashlib.sha256()
+
+    def parts(key: str):
+        for f in files:
+            try:
+                with np.load(f, allow_pickle=False) as npz:
+                    a = np.ascontiguousarray(npz[key])
+            except (ValueError, OSError, zipfile.BadZipFile) as err:
+                raise DatasetError(f"{f} is corrupt or unreadable ({type(err).__name__}: {err}); delete it and "
+                                   "run mode='play' again to re-record that block") from err
+            if key in small:
+                small[key].append(a)
+            yield a
+
+    def stream(out) -> None:
+        with zipfile.ZipFile(out, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for key in sorted(KEYS):
+                dtype, tail, rows = layout[key]
+                shape = (rows, *tail)
+                digest.update(f"{key}|{dtype.str}|{shape}|".encode())
+                with zf.open(key + ".npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array_header_1_0(
+                        member, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape})
+                    for a in parts(key):
+                        member.write(a.data)
+                        digest.update(a.data)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path.parent, path.stem)
+    if card_path(path).exists():
+        card_path(path).unlink()  # the old card would describe the wrong arrays (and the new file is not there yet)
+    atomic_write(path, stream)
+    card = _card(np.concatenate(small["episode_returns"]), layout["rewards"][2],
+                 np.concatenate(small["episode_seeds"]), digest.hexdigest(), dict(meta or {}))
+    card["file"] = file_record(path)
+    atomic_write(card_path(path), json.dumps(card, indent=2) + "\n")
     return path
 
 

@@ -160,7 +160,8 @@ def read_meta(folder: str | os.PathLike) -> dict[str, Any]:
 
 
 def baseline_collate(path: str | os.PathLike, episode_files: list[str]) -> bool:
-    """Concatenate episode/block files (in the given order) into the dataset ``path`` + card.
+    """Concatenate episode/block files (in the given order) into the dataset ``path`` + card,
+    streaming them (:func:`illab.datafile.write_concatenated`: peak memory about one block).
 
     The card takes its metadata (env id, expert, base seed, spaces) from the ``meta.json`` the
     Controller writes beside the episode files.
@@ -172,12 +173,9 @@ def baseline_collate(path: str | os.PathLike, episode_files: list[str]) -> bool:
     """
     if not episode_files:
         raise ValueError("collate got no episode files: play episodes first (mode='play' or 'all')")
-    parts = [datafile.read(f, mmap=False) for f in episode_files]  # np.load checks each member's CRC
-    arrays = {k: np.concatenate([p[k] for p in parts]) for k in datafile.KEYS}
     meta = read_meta(Path(episode_files[0]).parent)
     overwrite = bool(meta.pop("_overwrite", False))
-    card = datafile.make_card(arrays, **meta)
-    datafile.write(path, arrays, card, overwrite=overwrite)
+    datafile.write_concatenated(path, episode_files, meta, overwrite=overwrite)  # streamed: ~one block in memory
     return True
 
 

@@ -1,9 +1,11 @@
 """Batched, seeded rollouts: the engine under collection and evaluation.
 
-:func:`run_episodes` plays a list of seeded episodes over a gymnasium ``SyncVectorEnv`` of
-``n_envs`` slots in lockstep and calls the policy **once per step for all slots**. When a slot's
-episode ends, the slot is reset (``reset_mask``) with the next episode's seed, so no slot idles
-while work is left. Each episode's content depends only on its seed, the policy and ``n_envs``
+:func:`run_episodes` plays a list of seeded episodes over ``n_envs`` environments in lockstep
+and calls the policy **once per step for all slots**. When a slot's episode ends, the slot is reset
+with the next episode's seed, so no slot idles while work is left. The loop steps the environments
+itself instead of through gymnasium's ``SyncVectorEnv``: profiled on CartPole, the vector env's
+per-step bookkeeping (info dicts, observation concatenation, copies) and per-slot Python lists cost
+about as much as the environment steps themselves (``docs/performance.md``). Each episode's content depends only on its seed, the policy and ``n_envs``
 (never on timing), which is what makes datasets byte-identical across workers and executors.
 """
 
@@ -24,7 +26,7 @@ from illab.demonstrations import concatenate_episodes as episodes_to_arrays
 from illab.fileio import torch_threads
 from illab.policy import Policy
 
-__all__ = ["Episode", "episodes_to_arrays", "make_env", "run_episodes"]
+__all__ = ["Episode", "episodes_to_arrays", "make_env", "releases_gil", "run_episodes"]
 
 
 @dataclass
@@ -147,6 +149,17 @@ def make_env(env_id: str, env_kwargs: dict | None = None, render_mode: str | Non
         raise ValueError(f"cannot make environment {env_id!r}: {err}") from err
 
 
+def releases_gil(env_id: str) -> bool:
+    """Whether the environment's step spends its time outside the GIL (MuJoCo's ``mj_step``), so
+    that Python threads stepping different environments run in parallel. Pure-Python
+    environments (classic control, Box2D's Python-side step) return False: a second thread only
+    contends for the GIL there. Unknown ids return False."""
+    try:
+        return "mujoco" in str(gym.spec(env_id).entry_point)
+    except gym.error.Error:
+        return False
+
+
 def _obs_dtype(space: gym.Space):
     return np.float32 if np.issubdtype(space.dtype, np.floating) else space.dtype
 
@@ -156,8 +169,14 @@ def run_episodes(policy: Policy, env_id: str, seeds: Sequence[int], *, n_envs: i
                  on_episode: Callable[[int, Episode], None] | None = None) -> list[Episode]:
     """Play one episode per seed with ``policy`` and return them in the order of ``seeds``.
 
+    ``min(n_envs, len(seeds))`` environments play in lockstep; the policy is called once per step
+    on the batch of their observations ``(n, *obs_shape)`` (in the observation space's dtype). A
+    slot whose episode ends is reset at once with the next seed; once no seeds are left it idles
+    (it is no longer stepped, its row of the batch stays frozen). Steps are recorded step-major
+    into preallocated arrays (one row per slot), and each episode is cut out of them when it ends.
+
     Args:
-        policy: any :class:`~illab.policy.Policy`; called with batches ``(k, *obs_shape)``.
+        policy: any :class:`~illab.policy.Policy`; called with batches ``(n, *obs_shape)``.
         env_id: gymnasium id, e.g. ``"CartPole-v1"``.
         seeds: reset seed of each episode (ints >= 0).
         n_envs: number of lockstep slots (the batch size of each policy call). Results for a
@@ -180,83 +199,104 @@ def run_episodes(policy: Policy, env_id: str, seeds: Sequence[int], *, n_envs: i
     if n_envs < 1:
         raise ValueError(f"n_envs must be >= 1, got {n_envs}")
     n = min(n_envs, len(seeds))
-    make_env(env_id, env_kwargs).close()  # clear error for a bad id before building n copies
-    envs = gym.vector.SyncVectorEnv([lambda: make_env(env_id, env_kwargs) for _ in range(n)],
-                                    autoreset_mode=gym.vector.AutoresetMode.DISABLED)
+    envs = [make_env(env_id, env_kwargs)]  # a bad id fails here, with a clear error, before n copies are built
+    envs += [make_env(env_id, env_kwargs) for _ in range(n - 1)]
     try:
         with torch_threads(1):  # small batches: intra-op threads only add synchronisation cost
             return _lockstep(policy, envs, seeds, record, deterministic, on_episode)
     finally:
-        envs.close()
+        for env in envs:
+            env.close()
+
+
+class _StepLog:
+    """Step-major record of a lockstep run: row ``t`` holds every slot's step ``t``.
+
+    Arrays grow by doubling; an episode of slot ``i`` that ran steps ``[t0, t1)`` is
+    ``array[t0:t1, i]``. Only the arrays that are kept are allocated (``record=False``: rewards).
+    """
+
+    def __init__(self, n: int, obs_space: gym.Space, act_space: gym.Space, record: bool, capacity: int = 256):
+        obs_dtype = _obs_dtype(obs_space)
+        act_shape = () if isinstance(act_space, gym.spaces.Discrete) else tuple(act_space.shape)
+        act_dtype = np.int64 if isinstance(act_space, gym.spaces.Discrete) else np.float32
+        specs = {"rewards": ((), np.float32)}
+        if record:
+            specs.update(obs=(obs_space.shape, obs_dtype), next_obs=(obs_space.shape, obs_dtype),
+                         actions=(act_shape, act_dtype), terminated=((), bool), truncated=((), bool))
+        self.arrays = {k: np.zeros((capacity, n, *shape), dtype) for k, (shape, dtype) in specs.items()}
+        self.t = 0
+
+    def row(self) -> dict[str, np.ndarray]:
+        """The arrays' row for the next step (grows them when full); advances the step counter."""
+        if self.t == len(self.arrays["rewards"]):
+            self.arrays = {k: np.concatenate([a, np.zeros_like(a)]) for k, a in self.arrays.items()}
+        t, self.t = self.t, self.t + 1
+        return {k: a[t] for k, a in self.arrays.items()}
+
+    def cut(self, slot: int, t0: int, t1: int) -> dict[str, np.ndarray]:
+        """Copies of slot ``slot``'s steps ``[t0, t1)``."""
+        return {k: a[t0:t1, slot].copy() for k, a in self.arrays.items()}
 
 
 def _lockstep(policy, envs, seeds, record, deterministic, on_episode):
-    n = envs.num_envs
-    obs_dtype = _obs_dtype(envs.single_observation_space)
+    n = len(envs)
+    obs_space, act_space = envs[0].observation_space, envs[0].action_space
+    discrete = isinstance(act_space, gym.spaces.Discrete)
+    log = _StepLog(n, obs_space, act_space, record)
     results: list[Episode | None] = [None] * len(seeds)
     slot_pos = list(range(n))            # which episode each slot plays (-1 = idle)
     next_pos = n
-    obs, _ = envs.reset(seed=seeds[:n])
-    buffers = [_new_buffer() for _ in range(n)]
-    returns = np.zeros(n, dtype=np.float64)
+    obs = np.zeros((n, *obs_space.shape), dtype=obs_space.dtype)  # the policy's input, in the space's dtype
+    for i in range(n):
+        obs[i] = envs[i].reset(seed=seeds[i])[0]
+    returns = np.zeros(n, dtype=np.float64)  # summed step by step
+    begin = [0] * n                      # log row of each slot's first step
     starts = np.ones(n, dtype=bool)
+    active = list(range(n))
+    rows = slice(None)                   # the active slots as an index (all of them: a slice, no copy)
     state = None
-    remaining = len(seeds)
-    while remaining:
+    while active:
         actions, state = policy.predict(obs, state=state, episode_start=starts, deterministic=deterministic)
-        next_obs, rewards, terminated, truncated, _ = envs.step(actions)
-        returns += rewards
         starts[:] = False
+        row = log.row()
         if record:
-            for i in range(n):
-                if slot_pos[i] >= 0:
-                    b = buffers[i]
-                    b[0].append(obs[i]); b[1].append(actions[i]); b[2].append(rewards[i])
-                    b[3].append(next_obs[i]); b[4].append(terminated[i]); b[5].append(truncated[i])
-        else:
-            for i in range(n):
-                if slot_pos[i] >= 0:
-                    buffers[i][2].append(rewards[i])
-        done = np.logical_or(terminated, truncated)
-        if done.any():
-            reset_seeds: list[int | None] = [None] * n
-            for i in np.flatnonzero(done):
-                pos = slot_pos[i]
-                if pos >= 0:
-                    ep = _finish(buffers[i], seeds[pos], returns[i], obs_dtype, record)
-                    results[pos] = ep
-                    remaining -= 1
-                    if on_episode is not None:
-                        on_episode(pos, ep)
-                buffers[i] = _new_buffer()
-                returns[i] = 0.0
-                starts[i] = True
-                if next_pos < len(seeds):
-                    slot_pos[i] = next_pos
-                    reset_seeds[i] = seeds[next_pos]
-                    next_pos += 1
-                else:
-                    slot_pos[i] = -1  # idle: keep stepping it (vector envs step all slots), ignore it
-            if remaining:
-                next_obs, _ = envs.reset(seed=reset_seeds, options={"reset_mask": done})
-        obs = next_obs
+            row["obs"][:] = obs
+            row["actions"][:] = actions
+        step_actions = actions.tolist() if discrete else actions  # Python ints: gymnasium's cheapest check
+        o, r, term, trunc, _ = zip(*[envs[i].step(step_actions[i]) for i in active])
+        obs[rows] = o
+        row["rewards"][rows] = r
+        returns[rows] += r
+        if record:
+            row["next_obs"][rows] = o
+            row["terminated"][rows] = term
+            row["truncated"][rows] = trunc
+        if not (any(term) or any(trunc)):
+            continue
+        ended = [i for i, te, tr in zip(active, term, trunc) if te or tr]
+        for i in ended:
+            pos = slot_pos[i]
+            ep = _episode(log.cut(i, begin[i], log.t), seeds[pos], returns[i], record)
+            results[pos] = ep
+            if on_episode is not None:
+                on_episode(pos, ep)
+            returns[i], begin[i], starts[i] = 0.0, log.t, True
+            if next_pos < len(seeds):
+                slot_pos[i] = next_pos
+                obs[i] = envs[i].reset(seed=seeds[next_pos])[0]
+                next_pos += 1
+            else:
+                slot_pos[i] = -1
+                active.remove(i)
+                rows = np.array(active, dtype=np.intp)
     return results
 
 
-def _new_buffer():
-    return ([], [], [], [], [], [])
-
-
-def _finish(b, seed, ret, obs_dtype, record) -> Episode:
-    rewards = np.asarray(b[2], dtype=np.float32)
+def _episode(steps: dict[str, np.ndarray], seed: int, ret: float, record: bool) -> Episode:
     if record:
-        obs, actions = np.asarray(b[0], dtype=obs_dtype), np.asarray(b[1])
-        next_obs = np.asarray(b[3], dtype=obs_dtype)
-        terminated, truncated = np.asarray(b[4], dtype=bool), np.asarray(b[5], dtype=bool)
-        actions = actions.astype(np.int64 if np.issubdtype(actions.dtype, np.integer) else np.float32)
-    else:
-        empty = np.zeros((0,))
-        obs = actions = next_obs = empty
-        terminated = truncated = np.zeros((0,), dtype=bool)
-    return Episode(obs=obs, actions=actions, rewards=rewards, next_obs=next_obs, terminated=terminated,
-                   truncated=truncated, seed=int(seed), ret=float(ret))
+        return Episode(seed=int(seed), ret=float(ret), **steps)
+    empty = np.zeros((0,))
+    return Episode(obs=empty, actions=empty, rewards=steps["rewards"], next_obs=empty,
+                   terminated=np.zeros((0,), dtype=bool), truncated=np.zeros((0,), dtype=bool), seed=int(seed),
+                   ret=float(ret))

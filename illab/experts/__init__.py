@@ -368,9 +368,11 @@ def load_file(path: str | Path, algo: str, sha256: str | None = None,
               env_kwargs: dict | None = None) -> SB3Policy:
     """Load an SB3 ``.zip`` as a :class:`~illab.policy.SB3Policy`.
 
-    With ``sha256`` the file is verified and then loaded with SB3's own loader (trusted). Without
-    it the file is untrusted: it is read by the safe loader (:mod:`illab.experts.safe_sb3`, nothing
-    unpickled), which takes the spaces from the environment ``env_id``.
+    With ``sha256`` the file is verified first. With ``env_id`` it is then read by the safe loader
+    (:mod:`illab.experts.safe_sb3`: nothing unpickled, spaces from the environment, no optimizer
+    built, so a fresh process does not pay torch's optimizer imports); without ``env_id`` a verified
+    file is loaded with SB3's own loader (trusted). Without ``sha256`` the file is untrusted and
+    ``env_id`` is required (safe loader).
 
     Args:
         path: the SB3 zip.
@@ -392,22 +394,30 @@ def load_file(path: str | Path, algo: str, sha256: str | None = None,
         if actual != sha256:
             raise ValueError(f"sha256 mismatch for {path}: expected {sha256}, got {actual}. The file is "
                              "corrupted or was replaced; reinstall illab or retrain with python -m illab.experts.train")
-        model = load_sb3(path, algo)
+        if env_id is None:
+            model = load_sb3(path, algo)
+        else:  # verified, and still read without unpickling: the safe loader builds no optimizer (fast first load)
+            model = _safe_load(path, algo, env_id, env_kwargs)
     else:
         if env_id is None:
             raise ValueError(f"{path} has no sha256 pin, so it is loaded without unpickling anything: pass "
                              "env_id=... (the spaces come from the environment), or its sha256=... if you trust it")
-        from illab.experts import safe_sb3
-        from illab.rollout import make_env as _make
-        env = _make(env_id, env_kwargs)
-        try:
-            model = safe_sb3.load_policy(path, algo, env.observation_space, env.action_space)
-        finally:
-            env.close()
+        model = _safe_load(path, algo, env_id, env_kwargs)
     if normalization is None:
         return SB3Policy(model)
     stats = np.load(normalization, allow_pickle=False)
     return SB3Policy(model, stats["obs_mean"], stats["obs_var"], float(stats["clip_obs"]), float(stats["epsilon"]))
+
+
+def _safe_load(path: Path, algo: str, env_id: str, env_kwargs: dict | None):
+    """:func:`illab.experts.safe_sb3.load_policy` with the spaces of ``env_id``."""
+    from illab.experts import safe_sb3
+    from illab.rollout import make_env as _make
+    env = _make(env_id, env_kwargs)
+    try:
+        return safe_sb3.load_policy(path, algo, env.observation_space, env.action_space)
+    finally:
+        env.close()
 
 
 def make_env(expert_id: str, render_mode: str | None = None):

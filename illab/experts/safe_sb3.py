@@ -426,6 +426,18 @@ def _check_spaces(data: dict, obs_space, act_space, where: str) -> None:
                              "check the expert's env_id/env_kwargs")
 
 
+class _NoOptimizer:
+    """Stands in for the optimizer an SB3 policy builds in its constructor: a rebuilt policy only
+    acts, and constructing a real ``torch.optim`` optimizer the first time in a process imports
+    ``torch._dynamo`` (measured 1-2 s, most of a fresh process's first expert load)."""
+
+    def __init__(self, params, lr=0.0, **kwargs):
+        pass
+
+    def __repr__(self) -> str:
+        return "_NoOptimizer (acting-only policy)"
+
+
 def load_policy(path: str | Path, algo: str, observation_space, action_space, *, config: dict | None = None,
                 policy: str | None = None, policy_kwargs: dict | None = None) -> LoadedModel:
     """Rebuild an SB3 policy from an untrusted zip without unpickling anything.
@@ -469,6 +481,7 @@ def load_policy(path: str | Path, algo: str, observation_space, action_space, *,
         kwargs.setdefault("use_sde", use_sde)
     cfg_policy = config.get("policy") if isinstance(config.get("policy"), str) else None
     policy_cls = _policy_class(algo_cls, policy or cfg_policy, data, where)
+    kwargs["optimizer_class"] = _NoOptimizer  # acting only; Adam's first construction imports torch._dynamo (~1-2 s)
     try:
         net = policy_cls(observation_space, action_space, lambda _: 0.0, **kwargs)
     except TypeError as e:

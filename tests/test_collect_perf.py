@@ -1,0 +1,157 @@
+"""Behaviour behind the collection speed-ups (issue 21): no timing here, only what must stay true.
+
+- threads 1 and 2, the warm process pool and its reuse give byte-identical data;
+- the Controller plays pure-Python environments on one thread, MuJoCo on several;
+- the shared pool is reused across ``start`` calls, and closes cleanly (explicitly and at exit);
+- collate streams block files into exactly the arrays (and member bytes) of the in-memory write,
+  and a failure part-way leaves no partial file behind;
+- verified bundled experts load without building an optimizer (no ``torch._dynamo`` import).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from illab import datafile
+from illab.controller import Controller, close_pools, collect, process_executor
+from illab.recording import read_meta
+from illab.rollout import releases_gil
+
+N = 12  # episodes; block_size 4 → 3 blocks
+
+
+def _arrays(path):
+    return {k: np.asarray(v) for k, v in datafile.read(path).items()}
+
+
+def _same(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key].dtype == b[key].dtype and np.array_equal(a[key], b[key]), key
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    return _arrays(collect("cartpole", N, tmp_path_factory.mktemp("ref"), seed=4, threads=1, block_size=4, n_envs=4))
+
+
+def test_pure_python_envs_play_on_one_thread_mujoco_on_several(tmp_path, reference):
+    assert not releases_gil("CartPole-v1") and not releases_gil("LunarLander-v3") and releases_gil("Hopper-v5")
+    ctl = Controller(episodes=N, threads=2, seed=4, path=tmp_path / "c", block_size=4, n_envs=4, progress=False)
+    _same(_arrays(ctl.start({"game": "cartpole", "mode": "all"})), reference)
+    assert ctl.stats.workers == 1
+    h1 = Controller(episodes=4, threads=1, seed=1, path=tmp_path / "h1", block_size=2, n_envs=2, progress=False,
+                    threshold=-np.inf)
+    h2 = Controller(episodes=4, threads=2, seed=1, path=tmp_path / "h2", block_size=2, n_envs=2, progress=False,
+                    threshold=-np.inf)
+    a, b = (_arrays(c.start({"game": "hopper", "mode": "all"})) for c in (h1, h2))
+    assert h2.stats.workers == 2
+    _same(a, b)
+
+
+def test_warm_pool_is_reused_and_gives_identical_data(tmp_path, reference):
+    pool = process_executor(2)
+    try:
+        assert process_executor(2) is pool
+        first = _arrays(collect("cartpole", N, tmp_path / "a", seed=4, executor=pool, block_size=4, n_envs=4))
+        pids = pool.pids()
+        assert pids and not pool.closed
+        second = _arrays(collect("cartpole", N, tmp_path / "b", seed=4, executor=pool, block_size=4, n_envs=4))
+        assert pool.pids() == pids, "the second collection reuses the running workers"
+        _same(first, reference)
+        _same(second, reference)
+    finally:
+        pool.close()
+    assert pool.closed
+    with pytest.raises(RuntimeError):
+        pool.submit(int)
+    again = process_executor(2)
+    try:
+        assert again is not pool and not again.closed
+    finally:
+        close_pools()
+    assert again.closed
+
+
+def test_pool_workers_exit_on_close_and_at_interpreter_exit():
+    code = ("from illab.controller import process_executor\n"
+            "p = process_executor(2)\n"
+            "assert p.submit(int, '7').result() == 7\n"
+            "print(*p.pids())\n")  # no close(): the atexit hook closes it
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    pids = [int(p) for p in res.stdout.split()]
+    assert pids
+    alive = []
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+            alive.append(pid)
+        except ProcessLookupError:
+            pass
+    assert not alive, "pool workers outlived the Python process that started them"
+
+
+def _blocks(tmp_path):
+    path = collect("cartpole", N, tmp_path, seed=4, block_size=4, n_envs=4)
+    files = sorted(str(f) for f in (tmp_path / "cartpole_episodes").glob("block_*.npz"))
+    return path, files
+
+
+def test_streaming_collate_equals_the_in_memory_write(tmp_path, reference):
+    path, files = _blocks(tmp_path)
+    parts = [datafile.read(f, mmap=False) for f in files]
+    arrays = {k: np.concatenate([p[k] for p in parts]) for k in datafile.KEYS}
+    meta = read_meta(tmp_path / "cartpole_episodes")
+    memory = datafile.write(tmp_path / "memory.npz", arrays, datafile.make_card(arrays, **meta))
+    streamed, in_memory = datafile.read_card(path), datafile.read_card(memory)
+    assert streamed["content_hash"] == in_memory["content_hash"]
+    assert streamed["file"]["members"] == in_memory["file"]["members"]  # member bytes: same CRC-32s
+    assert {k: v for k, v in streamed.items() if k not in ("file", "created")} == \
+        {k: v for k, v in in_memory.items() if k not in ("file", "created")}
+    _same(_arrays(path), {k: arrays[k] for k in sorted(arrays)})
+    _same(_arrays(path), reference)
+    datafile.verify(path)
+
+
+def test_streaming_collate_failure_leaves_no_partial_file(tmp_path):
+    _, files = _blocks(tmp_path / "run")
+    out = tmp_path / "out.npz"
+    damaged = tmp_path / "damaged.npz"
+    data = bytearray(Path(files[-1]).read_bytes())
+    with zipfile.ZipFile(files[-1]) as zf:
+        info = zf.getinfo("obs.npy")
+    data[info.header_offset + 30 + len(info.filename) + 200] ^= 0xFF  # one flipped byte inside obs
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(datafile.DatasetError, match="corrupt"):
+        datafile.write_concatenated(out, [*files[:-1], str(damaged)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["damaged.npz", "run"], "no partial file, no temp file"
+    other = tmp_path / "other.npz"
+    arrays = _arrays(files[0])
+    arrays["obs"] = arrays["obs"].astype(np.float64)
+    datafile.write(other, arrays)
+    with pytest.raises(ValueError, match="different runs"):
+        datafile.write_concatenated(out, [files[0], str(other)])
+    assert not out.exists()
+    datafile.write_concatenated(out, files)
+    before = out.read_bytes()
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        datafile.write_concatenated(out, files)
+    assert out.read_bytes() == before
+
+
+def test_bundled_expert_loads_without_torch_dynamo():
+    code = ("import sys\n"
+            "from illab import experts\n"
+            "p = experts.load('cartpole')\n"
+            "print('torch._dynamo' in sys.modules, type(p.model).__name__)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["False", "LoadedModel"]
