@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     for env_name in args.env:
         e = experts.get(env_name)
         out = root / f"{env_name}-n{args.episodes}-s0"
-        path = out if out.exists() else collect(env_name, args.episodes, out, seed=0, progress=False)
+        path = collect(env_name, args.episodes, out, seed=0, progress=False)  # reused when it exists
         ds = BaselineDataset(path, n_episodes=args.episodes)
         starts = dataset_start_states(ds.obs, ds.episode_starts)
         test_seeds, _ = select_test_seeds(e.env_id, args.test_episodes, starts, seed=0, env_kwargs=e.env_kwargs)

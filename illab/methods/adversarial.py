@@ -151,14 +151,14 @@ class _ActorOutput(nn.Module):
         super().__init__()
         self.policy, self.codec = policy, codec
         if not codec.discrete:
-            self.register_buffer("mid", torch.as_tensor(codec.mid))
-            self.register_buffer("half", torch.as_tensor(codec.half))
+            self.register_buffer("center", torch.as_tensor(codec.mid))
+            self.register_buffer("scale", torch.as_tensor(codec.half))
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         dist = self.policy.get_distribution(obs).distribution
         if self.codec.discrete:
             return dist.logits
-        return (dist.mean - self.mid) / self.half
+        return (dist.mean - self.center) / self.scale
 
 
 class LearnedRewardPPO(ILMethod):
@@ -309,7 +309,8 @@ class LearnedRewardPPO(ILMethod):
                                 batch_size=cfg.batch_size, learning_rate=cfg.bc_learning_rate, weight_decay=0.0,
                                 generator=gen, progress=progress, desc=f"{type(self).__name__} warm start")
         self.policy.set_training_mode(False)
-        self._log(bc_loss=losses)
+        for loss in losses:
+            self._log(bc_loss=loss)
         self._evaluate(0)
 
     def _learn(self, env_id, env_kwargs, progress) -> None:
