@@ -4,14 +4,16 @@
     nice -n 10 python benchmarks/gail_quality.py --env pendulum --variant paper bc bc+abs --seeds 0 1 2
     nice -n 10 python benchmarks/gail_quality.py --quick          # smoke run, numbers not meaningful
 
-A *variant* is a set of ``GAILConfig`` overrides (:data:`VARIANTS`) on top of the environment's
-``illab.methods.gail.BENCHMARK_CONFIGS`` budget, or the paper's GAIL with the defaults for ``paper``;
-``--override`` adds JSON overrides on top (tuning). Protocol as ``benchmarks/irl_quality.py`` and the
+A *variant* is a set of ``GAILConfig`` overrides of the defaults (:data:`VARIANTS`: ``paper`` = the
+defaults, Ho & Ermon's GAIL; ``benchmark`` = the environment's ``illab.methods.gail.BENCHMARK_CONFIGS``
+entry); ``--override`` adds JSON overrides on top (tuning). Protocol as ``benchmarks/irl_quality.py`` and the
 benchmark table: 100 expert demonstrations collected with ``illab.controller.collect`` (bundled
 experts, base seed 0), model selection on 10 validation-stream episodes per evaluation, 100
 test-stream episodes whose start states differ from every demonstration's, normalized performance
 ``(X − random) / (expert − random)`` (IL-Datasets, arXiv 2403.00550) with the expert card's reference
-returns. Each run appends one JSON line to ``--results`` (default ``results/gail_quality.jsonl``) with
+returns. Each run appends one JSON line to ``--results`` (default ``benchmarks/gail_quality.jsonl``, the
+runs quoted in
+``docs/methods.md``) with
 the validation returns along the way (step 0 = the warm-started policy before any adversarial step)
 and the step model selection kept; torch runs on one thread.
 """
@@ -32,15 +34,16 @@ from illab.fileio import torch_threads
 from illab.methods import GAIL, GAILConfig
 
 VARIANTS: dict[str, dict | None] = {
-    "paper": None,  # GAILConfig() defaults: Ho & Ermon's GAIL, reward −log(1 − D), 100k PPO steps
+    "paper": {},  # GAILConfig() defaults: Ho & Ermon's GAIL, reward −log(1 − D), 100k PPO steps
     "norm": {"normalize_obs": True},
     "abs": {"normalize_obs": True, "absorbing": True},
     "bc": {"normalize_obs": True, "bc_epochs": 50},
     "bc+logit": {"normalize_obs": True, "bc_epochs": 50, "reward": "airl"},
     "bc+abs": {"normalize_obs": True, "bc_epochs": 50, "absorbing": True},
+    "benchmark": None,  # the environment's illab.methods.gail.BENCHMARK_CONFIGS entry
 }
-"""Variant name → ``GAILConfig`` overrides on top of the environment's ``BENCHMARK_CONFIGS`` entry
-(``None``: ``GAILConfig()`` as it is, ignoring ``BENCHMARK_CONFIGS``)."""
+"""Variant name → ``GAILConfig`` overrides of the defaults (``None``: the environment's
+``BENCHMARK_CONFIGS`` entry, defaults where it has none)."""
 
 
 def make_config(variant: str, env_id: str, override: dict | None, quick: bool) -> GAILConfig:
@@ -48,7 +51,7 @@ def make_config(variant: str, env_id: str, override: dict | None, quick: bool) -
     from illab.methods import gail
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; known: {sorted(VARIANTS)}")
-    base = {} if VARIANTS[variant] is None else {**gail.BENCHMARK_CONFIGS.get(env_id, {}), **VARIANTS[variant]}
+    base = dict(gail.BENCHMARK_CONFIGS.get(env_id, {}) if VARIANTS[variant] is None else VARIANTS[variant])
     if quick:
         base.update(gail.QUICK_CONFIG)
     return GAILConfig(**{**base, **(override or {})})
@@ -63,7 +66,7 @@ def main(argv=None) -> int:
     p.add_argument("--test-episodes", type=int, default=100)
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--data", type=Path, default=None, help="dataset directory, reused across runs (default: a temp dir)")
-    p.add_argument("--results", type=Path, default=Path("results/gail_quality.jsonl"))
+    p.add_argument("--results", type=Path, default=Path("benchmarks/gail_quality.jsonl"))
     p.add_argument("--quick", action="store_true")
     p.add_argument("--override", type=json.loads, default=None,
                    help='JSON GAILConfig overrides on top of the variant, e.g. \'{"total_timesteps": 200000}\'')
