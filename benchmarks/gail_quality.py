@@ -11,11 +11,10 @@ benchmark table: 100 expert demonstrations collected with ``illab.controller.col
 experts, base seed 0), model selection on 10 validation-stream episodes per evaluation, 100
 test-stream episodes whose start states differ from every demonstration's, normalized performance
 ``(X − random) / (expert − random)`` (IL-Datasets, arXiv 2403.00550) with the expert card's reference
-returns. Each run appends one JSON line to ``--results`` (default ``benchmarks/gail_quality.jsonl``, the
-runs quoted in
-``docs/methods.md``) with
-the validation returns along the way (step 0 = the warm-started policy before any adversarial step)
-and the step model selection kept; torch runs on one thread.
+returns. Each run appends one JSON line to ``--results`` (default ``benchmarks/gail_quality.jsonl``,
+which holds the runs quoted in ``docs/methods.md``) with the validation returns along the way (step 0
+= the warm-started policy before any adversarial step) and the step model selection kept; torch runs
+on one thread.
 """
 
 from __future__ import annotations

@@ -154,3 +154,11 @@ def test_same_seed_same_weights_with_every_addition(cartpole_random):
     assert _states_equal(a.disc.state_dict(), b.disc.state_dict())
     assert not _states_equal(a.policy.state_dict(), c.policy.state_dict())
     assert a.history["disc_loss"] == b.history["disc_loss"]
+
+
+def test_benchmark_configs_are_valid_and_name_registered_environments():
+    import gymnasium as gym
+    from illab.methods import gail
+    for env_id, overrides in {**gail.BENCHMARK_CONFIGS, "quick": gail.QUICK_CONFIG}.items():
+        GAILConfig(**overrides)  # raises on an unknown field or a bad value
+        assert env_id == "quick" or env_id in gym.registry, env_id
