@@ -43,9 +43,11 @@ BENCHMARK_CONFIGS: dict[str, dict] = {
     "MountainCar-v0": _WARM_ABSORBING,
     "MountainCarContinuous-v0": _WARM_ABSORBING,
     "Pendulum-v1": _WARM_ABSORBING,
+    "LunarLander-v3": _WARM_ABSORBING,  # both the discrete and the continuous expert (continuous=True)
 }
 """Per-environment ``GAILConfig`` overrides of the published benchmark table (issue 18): standardised
-policy inputs, a 50-epoch BC warm start and absorbing states, 100k PPO steps as before; evidence in
+policy inputs, a 50-epoch BC warm start and absorbing states, 100k PPO steps as before (the key is the
+environment id, so LunarLander-v3's entry serves both LunarLander experts); evidence in
 ``docs/methods.md`` ("GAIL quality"), made by ``benchmarks/gail_quality.py``. Absent: the defaults
 (already ≥ 0.95 normalized on CartPole, Acrobot and Hopper)."""
 
