@@ -64,10 +64,28 @@ class GeneratorConfig(ConfigBase):
     """PPO entropy bonus."""
     eval_every: int = 10
     """Evaluate on validation-stream episodes every this many rollouts (0 = only at the end)."""
+    log_std_init: float = 0.0
+    """Initial log standard deviation of PPO's Gaussian policy (Box actions; SB3's default 0 = std 1,
+    wide for actions in [-1, 1]: the zoo uses −3.29 on MountainCarContinuous)."""
+    normalize_obs: bool = False
+    """Standardise the policy's (and value function's) input with the demonstrations' mean and std
+    (fixed, saved with the policy); the zoo normalises observations on MountainCar(Continuous), whose
+    velocity is ~0.07 in scale. Vector observations only."""
+    bc_epochs: int = 0
+    """Warm start: epochs of behavioural cloning of PPO's actor on the demonstrations before the
+    adversarial loop (the mean action / logits, BC's loss; the log std stays ``log_std_init``), then one
+    validation evaluation at step 0 (0 = none; the imitation maintainers' advice in their issue #582)."""
+    bc_learning_rate: float = 1e-3
+    """Adam step size of the warm start."""
 
     def __post_init__(self):
         super().__post_init__()
-        self._check_positive("total_timesteps", "n_envs", "n_steps", "batch_size", "n_epochs", "learning_rate")
+        self._check_positive("total_timesteps", "n_envs", "n_steps", "batch_size", "n_epochs", "learning_rate",
+                             "bc_learning_rate")
+        if self.bc_epochs < 0:
+            raise ValueError(f"{type(self).__name__}.bc_epochs must be >= 0 (0 = no warm start), got {self.bc_epochs!r}")
+        if not isinstance(self.normalize_obs, bool):
+            raise ValueError(f"{type(self).__name__}.normalize_obs must be True or False, got {self.normalize_obs!r}")
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"{type(self).__name__}.gamma must be in [0, 1], got {self.gamma!r}")
 
@@ -104,6 +122,45 @@ def terminal_next_obs(obs: np.ndarray, dones: np.ndarray, infos: list[dict]) -> 
     return next_obs, terminated
 
 
+class ObsStandardizer(nn.Module):
+    """PPO's features extractor with :attr:`GeneratorConfig.normalize_obs`: flattens observations
+    ``(n, *obs_shape)`` to ``(n, features_dim)`` float32 and standardises them with fixed buffers
+    ``mean``/``std`` (identity until :meth:`fit`; saved in the policy's state dict)."""
+
+    def __init__(self, observation_space: gym.spaces.Box):
+        super().__init__()
+        self.features_dim = int(np.prod(observation_space.shape))
+        self.register_buffer("mean", torch.zeros(self.features_dim))
+        self.register_buffer("std", torch.ones(self.features_dim))
+
+    def fit(self, obs: np.ndarray) -> None:
+        """Set ``mean``/``std`` from observations ``(T, *obs_shape)`` (std floored at 1e-6)."""
+        x = np.asarray(obs, dtype=np.float64).reshape(len(obs), -1)
+        self.mean.copy_(torch.as_tensor(x.mean(0), dtype=torch.float32))
+        self.std.copy_(torch.as_tensor(np.maximum(x.std(0), 1e-6), dtype=torch.float32))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return (obs.reshape(len(obs), -1).float() - self.mean) / self.std
+
+
+class _ActorOutput(nn.Module):
+    """The SB3 policy's actor as a BC network: logits (Discrete) or the Gaussian mean scaled to
+    [-1, 1] like :class:`~illab.methods.networks.ActionCodec` targets (Box), ``(n, dim)``."""
+
+    def __init__(self, policy: nn.Module, codec: Any):
+        super().__init__()
+        self.policy, self.codec = policy, codec
+        if not codec.discrete:
+            self.register_buffer("center", torch.as_tensor(codec.mid))
+            self.register_buffer("scale", torch.as_tensor(codec.half))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        dist = self.policy.get_distribution(obs).distribution
+        if self.codec.discrete:
+            return dist.logits
+        return (dist.mean - self.center) / self.scale
+
+
 class LearnedRewardPPO(ILMethod):
     """Abstract base of the methods whose RL inner loop is SB3 PPO on a learned reward.
 
@@ -131,12 +188,23 @@ class LearnedRewardPPO(ILMethod):
         from stable_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy
         cfg = self.config
         cls = ActorCriticCnnPolicy if len(self.observation_space.shape) == 3 else ActorCriticPolicy
-        arch = dict(pi=list(cfg.hidden_sizes), vf=list(cfg.hidden_sizes))
+        if cfg.normalize_obs and len(self.observation_space.shape) == 3:
+            raise ValueError(f"{type(self).__name__}: normalize_obs is for vector observations; image "
+                             "observations are scaled by the CNN policy (set normalize_obs=False)")
         self.policy = seeded_init(self.seed, f"{self.name}-policy-init", lambda: cls(
-            self.observation_space, self.action_space, lambda _: cfg.learning_rate, net_arch=arch))
+            self.observation_space, self.action_space, lambda _: cfg.learning_rate, **self._policy_kwargs()))
         self.policy.set_training_mode(False)
         self._build_reward()
         self.net = self.policy  # the acting network, for symmetry with the other methods
+
+    def _policy_kwargs(self) -> dict[str, Any]:
+        cfg = self.config
+        kw = dict(net_arch=dict(pi=list(cfg.hidden_sizes), vf=list(cfg.hidden_sizes)))
+        if isinstance(self.action_space, gym.spaces.Box):
+            kw["log_std_init"] = cfg.log_std_init
+        if cfg.normalize_obs:
+            kw["features_extractor_class"] = ObsStandardizer
+        return kw
 
     @abc.abstractmethod
     def _build_reward(self) -> None:
@@ -215,10 +283,35 @@ class LearnedRewardPPO(ILMethod):
         every rollout (``eval_step`` = environment steps; evaluations every ``config.eval_every``
         rollouts and at the end). Logs per rollout ``reward`` (mean learned reward), ``true_return``
         (mean environment return of the episodes finished so far, monitoring only) and ``steps``."""
+        cfg = self.config
+        if cfg.normalize_obs and not self.history.get("train_seconds"):  # first fit only, as _normalize
+            self.policy.features_extractor.fit(demos.obs)
+        if cfg.bc_epochs:
+            self._warm_start(demos, progress)
         self._setup_reward_learning(demos)
         with preserve_global_rngs(), torch_threads(1):
             self._learn(env.id, env.kwargs, progress)
         return self.history["steps"][-1]
+
+    def _warm_start(self, demos: Demonstrations, progress: bool) -> None:
+        """Behavioural cloning of the PPO actor (``config.bc_epochs`` epochs, BC's loss: cross-entropy
+        on the logits or MSE on the scaled mean action; the log std and the value function are not
+        trained), seeded from ``"<name>-bc-batches"``; logs ``bc_loss`` per epoch and evaluates the
+        warm-started policy on the validation stream at step 0 (so model selection can keep it)."""
+        from illab.methods.networks import fit_supervised
+        if not demos.has_actions:
+            raise ValueError(f"{type(self).__name__}: bc_epochs > 0 warm-starts the policy by behavioural "
+                             "cloning, which needs the demonstrations' actions; set bc_epochs=0")
+        cfg = self.config
+        actor = _ActorOutput(self.policy, self.codec)
+        gen = torch.Generator().manual_seed(torch_seed(self.seed, f"{self.name}-bc-batches"))
+        losses = fit_supervised(actor, self.codec, demos.obs, demos.actions, epochs=cfg.bc_epochs,
+                                batch_size=cfg.batch_size, learning_rate=cfg.bc_learning_rate, weight_decay=0.0,
+                                generator=gen, progress=progress, desc=f"{type(self).__name__} warm start")
+        self.policy.set_training_mode(False)
+        for loss in losses:
+            self._log(bc_loss=loss)
+        self._evaluate(0)
 
     def _learn(self, env_id, env_kwargs, progress) -> None:
         from stable_baselines3 import PPO
@@ -286,7 +379,7 @@ class LearnedRewardPPO(ILMethod):
         model = PPO("CnnPolicy" if len(self.observation_space.shape) == 3 else "MlpPolicy", venv,
                     learning_rate=cfg.learning_rate, n_steps=cfg.n_steps, batch_size=cfg.batch_size,
                     n_epochs=cfg.n_epochs, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda, ent_coef=cfg.ent_coef,
-                    policy_kwargs=dict(net_arch=dict(pi=list(cfg.hidden_sizes), vf=list(cfg.hidden_sizes))),
+                    policy_kwargs=self._policy_kwargs(),
                     seed=sb3_seed, device="cpu", verbose=0)
         model.policy.load_state_dict(self.policy.state_dict())  # start from the seeded initial weights
         self.policy = self.net = model.policy  # evaluations during training see the current generator
