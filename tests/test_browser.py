@@ -136,7 +136,16 @@ def _wait(fn, timeout, what):
 def _run_all(driver, base, token, name):
     driver.get(f"{base}/lab/tree/{name}?token={token}")
     _wait(lambda: (driver.execute_script(CELL_STATE) or {}).get("status") == "idle", 600, f"{name}'s kernel")
-    driver.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells');")
+    # A Run All is sometimes lost (the kernel never starts a cell, seen on 23 Nov): issue it again
+    # in place, without leaving the page, until the kernel starts working.
+    for _ in range(5):
+        driver.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells');")
+        try:
+            _wait(lambda: (lambda s: bool(s) and (s["status"] != "idle" or s["done"] > 0))(
+                driver.execute_script(CELL_STATE)), 60, f"Run All of {name} to start")
+            break
+        except AssertionError:
+            continue
 
     def finished():
         state = driver.execute_script(CELL_STATE)
