@@ -19,22 +19,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from test_controller import _arrays, _same
+
 from illab import datafile
 from illab.controller import Controller, close_pools, collect, process_executor
 from illab.recording import read_meta
 from illab.rollout import releases_gil
 
 N = 12  # episodes; block_size 4 → 3 blocks
-
-
-def _arrays(path):
-    return {k: np.asarray(v) for k, v in datafile.read(path).items()}
-
-
-def _same(a, b):
-    assert a.keys() == b.keys()
-    for key in a:
-        assert a[key].dtype == b[key].dtype and np.array_equal(a[key], b[key]), key
 
 
 @pytest.fixture(scope="module")
