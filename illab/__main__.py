@@ -239,6 +239,18 @@ def cmd_benchmark(args) -> int:
                   progress=not args.quiet, configs=json.loads(args.configs) if args.configs else None,
                   command=" ".join(["python -m illab"] + [shlex.quote(a) for a in sys.argv[1:]]),
                   workers=args.workers, scheduler=args.scheduler)
+    if args.merge:
+        if not args.markdown:
+            raise CLIError("--merge writes one Markdown report from several output folders: give it --markdown "
+                           "(e.g. --merge results results/extended --markdown BENCHMARKS.md)")
+        from illab.fileio import atomic_write
+        try:
+            text = benchmark.markdown_report(*benchmark.merge_tables(args.merge))
+        except (FileNotFoundError, ValueError) as e:
+            raise CLIError(str(e)) from e
+        atomic_write(Path(args.markdown), text)
+        print(f"Markdown of {', '.join(args.merge)}: {args.markdown}")
+        return 0
     if args.demos:
         if args.episodes or args.markdown:
             raise CLIError("--demos sets the number of demonstrations of each table (in <out>/demos/n<N>/); "
@@ -395,6 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", default=None, help="dataset folder (default <out>/data)")
     s.add_argument("--configs", default=None, help='JSON per-method config overrides, e.g. \'{"bc": {"epochs": 5}}\'')
     s.add_argument("--report-only", action="store_true", help="only rebuild the tables from finished cells")
+    s.add_argument("--merge", nargs="+", metavar="DIR", default=None,
+                   help="run nothing: write --markdown as one report of these output folders' tables, e.g. "
+                        "--merge results results/extended (same protocol, different methods)")
     s.add_argument("--workers", type=int, default=None,
                    help="run cells on N local worker processes (default 1: in this process; "
                         "`make benchmark` uses every core)")

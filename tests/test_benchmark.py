@@ -367,6 +367,44 @@ def test_report_reads_back_from_its_files(tmp_path):
     assert benchmark.markdown_report(*benchmark.read_tables(tmp_path)) == (tmp_path / "BENCHMARKS.md").read_text()
 
 
+class OtherNeighbour(NearestNeighbour):
+    """A second method name for the merge tests."""
+
+
+def test_merge_tables_puts_several_folders_methods_in_one_report(tmp_path):
+    two = {"nn": NearestNeighbour, "nn2": OtherNeighbour}
+    _run(tmp_path / "a", command="python -m illab benchmark --out a")
+    _run(tmp_path / "b", methods=["nn2"], methods_registry=two, data_dir=tmp_path / "a" / "data",
+         command="python -m illab benchmark --out b")
+    summary, aggregate, prov, results, _ = benchmark.merge_tables([tmp_path / "a", tmp_path / "b"])
+    assert [r["method"] for r in summary] == ["nn", "nn2"] and [a["method"] for a in aggregate] == ["nn", "nn2"]
+    assert len(results) == 4 and len(prov["cells"]) == 4
+    assert prov["command"] == "python -m illab benchmark --out a\npython -m illab benchmark --out b"
+    text = benchmark.markdown_report(summary, aggregate, prov, results)
+    assert "| environment | expert | nn | nn2 |" in text
+    # one folder alone renders as its own report
+    assert benchmark.markdown_report(*benchmark.merge_tables([tmp_path / "a"])) == (tmp_path / "a" / "BENCHMARKS.md").read_text()
+    # a method on the same environment in two folders is ambiguous
+    with pytest.raises(ValueError, match="nn on cartpole is in both"):
+        benchmark.merge_tables([tmp_path / "a", tmp_path / "a"])
+    # another protocol (here: base seed) is refused, with the fix
+    _run(tmp_path / "c", methods=["nn2"], methods_registry=two, base_seed=1)
+    with pytest.raises(ValueError, match="base_seed.*merge only folders of one protocol"):
+        benchmark.merge_tables([tmp_path / "a", tmp_path / "c"])
+    with pytest.raises(ValueError, match="at least one"):
+        benchmark.merge_tables([])
+
+
+def test_merge_cli_writes_one_markdown_and_needs_markdown(tmp_path):
+    from illab.__main__ import main
+    _run(tmp_path / "a", command="python -m illab benchmark --out a")
+    assert main(["benchmark", "--merge", str(tmp_path / "a"), "--markdown", str(tmp_path / "M.md")]) == 0
+    assert (tmp_path / "M.md").read_text() == (tmp_path / "a" / "BENCHMARKS.md").read_text()
+    assert main(["benchmark", "--merge", str(tmp_path / "a")]) == 1
+    assert main(["benchmark", "--merge", str(tmp_path / "nowhere"), "--markdown", str(tmp_path / "N.md")]) == 1
+    assert not (tmp_path / "N.md").exists()
+
+
 def test_published_table_is_the_committed_results_and_meets_the_bar():
     """BENCHMARKS.md is exactly the runner's rendering of results/ (made by `make benchmark`), covers
     every bundled expert × BC, BCO, DAgger, GAIL × 3 seeds with the shipped experts, and BC reaches

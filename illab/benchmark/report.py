@@ -28,7 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
-from illab.benchmark.cells import (AGGREGATE_FIELDS, ALL_METHODS, CLASSIC_CONTROL, RESULT_FIELDS, SUMMARY_FIELDS,
+from illab.benchmark.cells import (AGGREGATE_FIELDS, CLASSIC_CONTROL, RESULT_FIELDS, SUMMARY_FIELDS,
                                    versions)
 from illab.evaluate import normalized_performance
 from illab.fileio import atomic_write
@@ -53,9 +53,14 @@ DEMOS_IMAGE = "demos.png"
 
 # ---- aggregation ------------------------------------------------------------------------------
 
+COLUMN_ORDER = ("bc", "bco", "abco", "iupe", "dagger", "gail", "airl", "gcl", "appl", "sqil", "iqlearn")
+"""Column order of the tables: by family (cloning, observation-only, interactive, adversarial, inverse RL,
+off-policy); a method not listed comes after them, alphabetically."""
+
+
 def method_order(m: str):
-    """Sort key: the default methods in :data:`ALL_METHODS` order, then the others alphabetically."""
-    return (ALL_METHODS.index(m) if m in ALL_METHODS else len(ALL_METHODS), m)
+    """Sort key of a method's column: its place in :data:`COLUMN_ORDER`, then the others alphabetically."""
+    return (COLUMN_ORDER.index(m) if m in COLUMN_ORDER else len(COLUMN_ORDER), m)
 
 
 def iqm(scores) -> float:
@@ -287,6 +292,68 @@ def read_tables(out: str | os.PathLike) -> tuple[list[dict], list[dict], dict, l
         demos = {"rows": _rows(out / "demos.csv"), "image": f"{out.resolve().name}/{DEMOS_IMAGE}"}
     return (_rows(out / "summary.csv"), _rows(out / "aggregate.csv"), json.loads((out / "provenance.json").read_text()),
             results, demos)
+
+
+def merge_tables(outs: Sequence[str | os.PathLike]) -> tuple[list[dict], list[dict], dict, list[dict] | None,
+                                                                dict | None]:
+    """The tables of several benchmark output folders as one report's ``(summary, aggregate,
+    provenance, results, demos)`` (:func:`read_tables`'s tuple; ``markdown_report(*merge_tables(...))``
+    is one ``BENCHMARKS.md`` with every folder's methods as columns).
+
+    The folders hold the same protocol run for different methods (e.g. ``results/`` for the default
+    methods, ``results/extended/`` for the others): their cells are concatenated, the provenance's
+    ``command`` joins the folders' commands, ``cells`` / ``missing`` / ``configs`` / ``datasets`` are
+    united and ``wall_seconds`` summed; the first folder's sweep (``demos``) is kept.
+
+    Raises:
+        FileNotFoundError: a folder lacks a table (see :func:`read_tables`).
+        ValueError: fewer than one folder; the folders differ in the protocol (base seed, number of
+            demonstrations, test episodes, quick mode) or in an environment's dataset (content
+            hash) or expert (sha256), or two folders both hold a method on the same environment — the fix is
+            to re-run one of them with the other's settings, or to leave the method out of one.
+    """
+    if not outs:
+        raise ValueError("merge_tables needs at least one benchmark output folder")
+    tables = [(Path(o), read_tables(o)) for o in outs]
+    summary: list[dict] = []
+    aggregate: list[dict] = []
+    results: list[dict] = []
+    seen: dict[tuple[str, str], Path] = {}
+    base = dict(tables[0][1][2])
+    meta = {**base, "command": [], "cells": [], "missing": [], "configs": {}, "datasets": {}, "wall_seconds": 0.0,
+            "envs": [], "methods": []}
+    demos = tables[0][1][4]
+    for out, (summ, agg, prov, res, _) in tables:
+        for key in ("base_seed", "episodes", "test_episodes", "quick"):
+            if prov.get(key) != base.get(key):
+                raise ValueError(f"{out} was run with {key}={prov.get(key)!r}, {tables[0][0]} with "
+                                 f"{base.get(key)!r}: merge only folders of one protocol (re-run one of them)")
+        for eid, d in prov.get("datasets", {}).items():
+            old = meta["datasets"].setdefault(eid, d)
+            for h in ("content_hash", "expert_sha256"):
+                if old.get(h) != d.get(h):
+                    raise ValueError(f"{out}: the {eid} {h} differs from another folder's ({str(d.get(h))[:16]}… vs "
+                                     f"{str(old.get(h))[:16]}…): the folders used different data; re-run one with "
+                                     f"the other's --data")
+        for r in summ:
+            key = (r["expert_id"], r["method"])
+            if key in seen:
+                raise ValueError(f"{key[1]} on {key[0]} is in both {seen[key]} and {out}: leave it out of one")
+            seen[key] = out
+        summary += summ
+        aggregate += agg
+        results += res or []
+        meta["command"].append(str(prov.get("command", f"(tables of {out})")))
+        meta["cells"] += prov.get("cells", [])
+        meta["missing"] += prov.get("missing", [])
+        meta["configs"].update(prov.get("configs") or {})
+        meta["wall_seconds"] = round(meta["wall_seconds"] + float(prov.get("wall_seconds") or 0.0), 1)
+        meta["envs"] += [e for e in prov.get("envs", []) if e not in meta["envs"]]
+        meta["methods"] += [m for m in prov.get("methods", []) if m not in meta["methods"]]
+    meta["command"] = "\n".join(meta["command"])
+    summary.sort(key=lambda r: (r["expert_id"], method_order(r["method"])))
+    aggregate.sort(key=lambda a: method_order(a["method"]))
+    return summary, aggregate, meta, results or None, demos
 
 
 def _parse(v: str):
