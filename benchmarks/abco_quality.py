@@ -40,6 +40,9 @@ def main(argv=None) -> int:
     p.add_argument("--data", type=Path, default=Path("data"))
     p.add_argument("--config", type=json.loads, default={}, help='JSON overrides, e.g. \'{"post_iterations": 5}\'')
     p.add_argument("--eval-episodes", type=int, default=None, help="validation episodes per evaluation")
+    p.add_argument("--holdout", type=int, default=0,
+                   help="also score the kept model on this many validation-stream episodes of base seed 1 (drawn "
+                        "neither by model selection, whose base seed is the training seed, nor by the test): compare configs here")
     args = p.parse_args(argv)
     summary = []
     with torch_threads(1):
@@ -49,7 +52,7 @@ def main(argv=None) -> int:
             for name in args.methods:
                 cls = METHODS[name]
                 cfg = method_config(cls, setup.env_id, args.config, quick=False)
-                perfs = []
+                perfs, holdouts = [], []
                 for k in args.seeds:
                     t = time.perf_counter()
                     m = cls.from_dataset(setup.dataset, config=_make_config(cls, cfg),
@@ -60,6 +63,10 @@ def main(argv=None) -> int:
                     res = evaluate(m, setup.env_id, env_kwargs=setup.env_kwargs, stream="test", seeds=setup.test_seeds)
                     perf = float(normalized_performance(res.returns, random_ret, expert_ret).mean())
                     perfs.append(perf)
+                    if args.holdout:
+                        hold = evaluate(m, setup.env_id, env_kwargs=setup.env_kwargs, stream="validation",
+                                        n_episodes=args.holdout, seed=1)
+                        holdouts.append(float(normalized_performance(hold.returns, random_ret, expert_ret).mean()))
                     h = m.history
                     extra = ""
                     if setup.env_id in IL_DATASETS_RANDOM:
@@ -84,11 +91,12 @@ def main(argv=None) -> int:
                           f"    val {np.round(h.get('eval_return', []), 1).tolist()}  selected {h.get('selected_step')}"
                           f"{extra_h}",
                           flush=True)
-                summary.append((setup.env_id, expert_id, name, float(np.mean(perfs)), float(np.std(perfs)), len(perfs)))
-    print("\n| environment | expert | method | normalized (mean ± std over seeds) | seeds |")
-    print("|---|---|---|---|---|")
-    for env_id, expert_id, name, mean, std, n in summary:
-        print(f"| {env_id} | `{expert_id}` | {name} | {mean:.3f} ± {std:.3f} | {n} |")
+                summary.append((setup.env_id, expert_id, name, float(np.mean(perfs)), float(np.std(perfs)), len(perfs),
+                                f"{np.mean(holdouts):.3f} ({', '.join(f'{h:.3f}' for h in holdouts)})" if holdouts else "—"))
+    print("\n| environment | expert | method | normalized (mean ± std over seeds) | seeds | held-out validation |")
+    print("|---|---|---|---|---|---|")
+    for env_id, expert_id, name, mean, std, n, hold in summary:
+        print(f"| {env_id} | `{expert_id}` | {name} | {mean:.3f} ± {std:.3f} | {n} | {hold} |")
     return 0
 
 
