@@ -242,7 +242,7 @@ def cmd_benchmark(args) -> int:
     if args.merge:
         if not args.markdown:
             raise CLIError("--merge writes one Markdown report from several output folders: give it --markdown "
-                           "(e.g. --merge results results/extended --markdown BENCHMARKS.md)")
+                           "(e.g. --merge results results/observation --markdown BENCHMARKS.md)")
         from illab.fileio import atomic_write
         try:
             text = benchmark.markdown_report(*benchmark.merge_tables(args.merge))
@@ -409,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--report-only", action="store_true", help="only rebuild the tables from finished cells")
     s.add_argument("--merge", nargs="+", metavar="DIR", default=None,
                    help="run nothing: write --markdown as one report of these output folders' tables, e.g. "
-                        "--merge results results/extended (same protocol, different methods)")
+                        "--merge results results/observation (same protocol, different methods)")
     s.add_argument("--workers", type=int, default=None,
                    help="run cells on N local worker processes (default 1: in this process; "
                         "`make benchmark` uses every core)")

@@ -301,9 +301,10 @@ def merge_tables(outs: Sequence[str | os.PathLike]) -> tuple[list[dict], list[di
     is one ``BENCHMARKS.md`` with every folder's methods as columns).
 
     The folders hold the same protocol run for different methods (e.g. ``results/`` for the default
-    methods, ``results/extended/`` for the others): their cells are concatenated, the provenance's
-    ``command`` joins the folders' commands, ``cells`` / ``missing`` / ``configs`` / ``datasets`` are
-    united and ``wall_seconds`` summed; the first folder's sweep (``demos``) is kept.
+    methods, ``results/observation/`` and ``results/offpolicy/`` for the others): their cells are
+    concatenated, the provenance's ``command`` joins the folders' commands, ``cells`` / ``missing`` /
+    ``configs`` / ``datasets`` are united and ``wall_seconds`` summed; the first folder's sweep
+    (``demos``) is kept.
 
     Raises:
         FileNotFoundError: a folder lacks a table (see :func:`read_tables`).
