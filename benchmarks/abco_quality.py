@@ -51,7 +51,7 @@ def main(argv=None) -> int:
             random_ret, expert_ret = setup.reference
             for name in args.methods:
                 cls = METHODS[name]
-                cfg = method_config(cls, setup.env_id, args.config, quick=False)
+                cfg = method_config(cls, setup.env_id, args.config, quick=False, expert_id=expert_id)
                 perfs, holdouts = [], []
                 for k in args.seeds:
                     t = time.perf_counter()

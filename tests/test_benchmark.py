@@ -460,3 +460,14 @@ def test_code_hash_tracks_the_method_source_and_survives_a_class_without_a_sourc
         assert len(benchmark.code_hash(cls)) == 64
     finally:
         del sys.modules["illab_no_such_module_file"]
+
+
+def test_a_method_budget_keyed_by_expert_id_wins_over_its_environment_id():
+    """Two experts of one environment id (the discrete and the continuous lander) can have their own budgets."""
+    from illab.methods import SQIL
+    from illab.benchmark.cells import method_config
+    discrete = method_config(SQIL, "LunarLander-v3", None, False, expert_id="lunarlander")
+    continuous = method_config(SQIL, "LunarLander-v3", None, False, expert_id="lunarlander-continuous")
+    assert discrete["total_timesteps"] == 100_000 and continuous["total_timesteps"] == 10_000
+    assert method_config(SQIL, "LunarLander-v3", {"total_timesteps": 7}, False,
+                         expert_id="lunarlander-continuous")["total_timesteps"] == 7  # the run's override still wins

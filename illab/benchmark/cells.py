@@ -54,13 +54,17 @@ FULL_CONFIGS: dict[str, dict[str, Any]] = {}
 """Per-method ``<Name>Config`` overrides of the published table (``{}`` = the method's defaults)."""
 
 
-def method_config(method_cls: type, env_id: str, override: dict[str, Any] | None, quick: bool) -> dict | None:
-    """A cell's config overrides: the method module's own budget for ``env_id`` (its
-    ``BENCHMARK_CONFIGS[env_id]``, or ``QUICK_CONFIG`` with ``quick``; a method file states the budgets
-    it was measured with) updated by ``override`` (the run's ``configs[method]``). ``None``: defaults."""
+def method_config(method_cls: type, env_id: str, override: dict[str, Any] | None, quick: bool,
+                  expert_id: str | None = None) -> dict | None:
+    """A cell's config overrides: the method module's own budget for the cell (its
+    ``BENCHMARK_CONFIGS[expert_id]`` if there is one, else ``BENCHMARK_CONFIGS[env_id]`` — an expert id
+    tells apart two experts of one environment id, e.g. ``lunarlander`` and ``lunarlander-continuous`` of
+    ``LunarLander-v3``; ``QUICK_CONFIG`` with ``quick``; a method file states the budgets it was measured
+    with) updated by ``override`` (the run's ``configs[method]``). ``None``: defaults."""
     import sys
     module = sys.modules.get(method_cls.__module__)
-    own = getattr(module, "QUICK_CONFIG", None) if quick else getattr(module, "BENCHMARK_CONFIGS", {}).get(env_id)
+    table = getattr(module, "BENCHMARK_CONFIGS", {})
+    own = getattr(module, "QUICK_CONFIG", None) if quick else table.get(expert_id, table.get(env_id))
     merged = {**(own or {}), **(override or {})}
     return merged or None
 

@@ -250,8 +250,11 @@ BENCHMARK_CONFIGS: dict[str, dict] = {
     "LunarLander-v3": dict(total_timesteps=100_000, eval_every=10_000),
     "Pendulum-v1": dict(total_timesteps=12_000, eval_every=2000, ent_coef="0.01", target_value=True),
     "Hopper-v5": dict(total_timesteps=10_000, eval_every=2500, ent_coef="0.01", target_value=True),
+    "MountainCarContinuous-v0": dict(total_timesteps=10_000, eval_every=2500, ent_coef="0.01", target_value=True),
+    # an expert id: the LunarLander-v3 entry is the discrete lander's (DQN)
+    "lunarlander-continuous": dict(total_timesteps=10_000, eval_every=2500, ent_coef="0.01", target_value=True),
 }
-"""IQLearnConfig keyword arguments per environment for the benchmark (``python -m illab benchmark``, 100
+"""IQLearnConfig keyword arguments per environment id (or per expert id, which wins) for the benchmark (``python -m illab benchmark``, 100
 demonstrations, 3 seeds). Every budget was measured: the per-seed numbers, the environment steps to expert
 level and the tuning evidence are in docs/methods.md (SQIL / IQ-Learn section). Hopper-v5 is a small stated
 budget that fits a 2-core machine, not tuned to expert level."""

@@ -435,8 +435,10 @@ BENCHMARK_CONFIGS: dict[str, dict] = {
     "LunarLander-v3": dict(total_timesteps=100_000, eval_every=10_000, target_update_interval=1000),
     "Pendulum-v1": dict(total_timesteps=12_000, eval_every=2000),
     "Hopper-v5": dict(total_timesteps=10_000, eval_every=2500),
+    "MountainCarContinuous-v0": dict(total_timesteps=10_000, eval_every=2500),
+    "lunarlander-continuous": dict(total_timesteps=10_000, eval_every=2500),  # an expert id: LunarLander-v3 is DQN's
 }
-"""SQILConfig keyword arguments per environment for the benchmark (``python -m illab benchmark``, 100
+"""SQILConfig keyword arguments per environment id (or per expert id, which wins) for the benchmark (``python -m illab benchmark``, 100
 demonstrations, 3 seeds). Every budget was measured: the per-seed numbers, the environment steps to expert
 level and the tuning evidence are in docs/methods.md (SQIL / IQ-Learn section). Hopper-v5 is a small stated
 budget that fits a 2-core machine, not tuned to expert level."""
