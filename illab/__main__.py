@@ -245,7 +245,8 @@ def cmd_benchmark(args) -> int:
                            "(e.g. --merge results results/observation --markdown BENCHMARKS.md)")
         from illab.fileio import atomic_write
         try:
-            text = benchmark.markdown_report(*benchmark.merge_tables(args.merge))
+            text = benchmark.markdown_report(*benchmark.merge_tables(
+                args.merge, allow_different_datasets=args.allow_different_datasets))
         except (FileNotFoundError, ValueError) as e:
             raise CLIError(str(e)) from e
         atomic_write(Path(args.markdown), text)
@@ -410,6 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--merge", nargs="+", metavar="DIR", default=None,
                    help="run nothing: write --markdown as one report of these output folders' tables, e.g. "
                         "--merge results results/observation (same protocol, different methods)")
+    s.add_argument("--allow-different-datasets", action="store_true",
+                   help="with --merge: merge folders whose demonstrations of an environment differ (each column keeps "
+                        "its own; the report says so)")
     s.add_argument("--workers", type=int, default=None,
                    help="run cells on N local worker processes (default 1: in this process; "
                         "`make benchmark` uses every core)")

@@ -395,6 +395,23 @@ def test_merge_tables_puts_several_folders_methods_in_one_report(tmp_path):
         benchmark.merge_tables([])
 
 
+def test_merge_refuses_different_demonstrations_unless_allowed_and_then_says_so(tmp_path):
+    two = {"nn": NearestNeighbour, "nn2": OtherNeighbour}
+
+    def other_collect(*args, **kwargs):  # same protocol and card, other demonstrations
+        return fake_collect(*args, stream="validation", **kwargs)
+
+    _run(tmp_path / "a")
+    _run(tmp_path / "b", methods=["nn2"], methods_registry=two, collect=other_collect)
+    with pytest.raises(ValueError, match="content_hash differs.*allow different datasets"):
+        benchmark.merge_tables([tmp_path / "a", tmp_path / "b"])
+    tables = benchmark.merge_tables([tmp_path / "a", tmp_path / "b"], allow_different_datasets=True)
+    hashes = tables[2]["different_datasets"]["cartpole"]
+    assert len(set(hashes.values())) == 2
+    text = benchmark.markdown_report(*tables)
+    assert "**Different demonstrations per folder** for 1 environment(s): `cartpole` (a `" in text
+
+
 def test_merge_cli_writes_one_markdown_and_needs_markdown(tmp_path):
     from illab.__main__ import main
     _run(tmp_path / "a", command="python -m illab benchmark --out a")
@@ -433,7 +450,8 @@ def test_published_table_is_the_committed_results_and_meets_the_bar():
     0.95 normalized performance on every classic-control environment (issue 7's acceptance)."""
     tables = benchmark.read_tables(ROOT / "results")
     summary, aggregate, prov = tables[:3]
-    assert benchmark.markdown_report(*benchmark.merge_tables(PUBLISHED)) == (ROOT / "BENCHMARKS.md").read_text()
+    assert benchmark.markdown_report(*benchmark.merge_tables(PUBLISHED, allow_different_datasets=True)) == (
+        ROOT / "BENCHMARKS.md").read_text()
     # the Makefile's command (newer runs add --workers N: the CSVs do not depend on it)
     assert prov["command"].split(" --workers")[0] == "python -m illab benchmark --out results/ --markdown BENCHMARKS.md"
     assert not prov["quick"] and not prov["missing"] and prov["episodes"] == 100 and prov["test_episodes"] == 100

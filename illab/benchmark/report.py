@@ -294,8 +294,8 @@ def read_tables(out: str | os.PathLike) -> tuple[list[dict], list[dict], dict, l
             results, demos)
 
 
-def merge_tables(outs: Sequence[str | os.PathLike]) -> tuple[list[dict], list[dict], dict, list[dict] | None,
-                                                                dict | None]:
+def merge_tables(outs: Sequence[str | os.PathLike], *, allow_different_datasets: bool = False
+                 ) -> tuple[list[dict], list[dict], dict, list[dict] | None, dict | None]:
     """The tables of several benchmark output folders as one report's ``(summary, aggregate,
     provenance, results, demos)`` (:func:`read_tables`'s tuple; ``markdown_report(*merge_tables(...))``
     is one ``BENCHMARKS.md`` with every folder's methods as columns).
@@ -305,6 +305,11 @@ def merge_tables(outs: Sequence[str | os.PathLike]) -> tuple[list[dict], list[di
     concatenated, the provenance's ``command`` joins the folders' commands, ``cells`` / ``missing`` /
     ``configs`` / ``datasets`` are united and ``wall_seconds`` summed; the first folder's sweep
     (``demos``) is kept.
+
+    ``allow_different_datasets``: folders whose demonstrations for one environment differ (same expert,
+    seed and protocol, other bytes — e.g. a continuous-action expert's rollouts collected on another CPU)
+    are merged anyway; each column keeps its own folder's dataset, and the report says so
+    (``provenance["different_datasets"]``: expert id → the folders' content hashes).
 
     Raises:
         FileNotFoundError: a folder lacks a table (see :func:`read_tables`).
@@ -331,11 +336,18 @@ def merge_tables(outs: Sequence[str | os.PathLike]) -> tuple[list[dict], list[di
                                  f"{base.get(key)!r}: merge only folders of one protocol (re-run one of them)")
         for eid, d in prov.get("datasets", {}).items():
             old = meta["datasets"].setdefault(eid, d)
-            for h in ("content_hash", "expert_sha256"):
-                if old.get(h) != d.get(h):
-                    raise ValueError(f"{out}: the {eid} {h} differs from another folder's ({str(d.get(h))[:16]}… vs "
-                                     f"{str(old.get(h))[:16]}…): the folders used different data; re-run one with "
-                                     f"the other's --data")
+            for h in ("expert_sha256", "content_hash"):
+                if old.get(h) == d.get(h):
+                    continue
+                if h == "content_hash" and allow_different_datasets:
+                    hashes = meta.setdefault("different_datasets", {}).setdefault(eid, {})
+                    hashes.setdefault(str(tables[0][0]), old.get(h))
+                    hashes[str(out)] = d.get(h)
+                    continue
+                raise ValueError(f"{out}: the {eid} {h} differs from another folder's ({str(d.get(h))[:16]}… vs "
+                                 f"{str(old.get(h))[:16]}…): the folders used different data; re-run one with "
+                                 f"the other's --data" + (", or allow different datasets (each column keeps its "
+                                                          "own)" if h == "content_hash" else ""))
         for r in summ:
             key = (r["expert_id"], r["method"])
             if key in seen:
@@ -400,6 +412,12 @@ def markdown_report(summary: list[dict], aggregate: list[dict], provenance: dict
         miss = ", ".join(f"{e}/{m}/s{k}" for e, m, k in meta["missing"])
         L += [f"**Incomplete**: {len(meta['missing'])} cell(s) not finished yet: {miss}. "
               "Re-run the same command to resume (finished cells are kept).", ""]
+    if meta.get("different_datasets"):
+        diff = "; ".join(f"`{eid}` (" + ", ".join(f"{Path(f).name or f} `{str(h)[:12]}…`" for f, h in hs.items()) + ")"
+                         for eid, hs in sorted(meta["different_datasets"].items()))
+        L += [f"**Different demonstrations per folder** for {len(meta['different_datasets'])} environment(s): "
+              f"{diff}. Same expert, seeds and protocol; each column was trained and tested on its own folder's "
+              "dataset.", ""]
     L += ["## Normalized performance (AER)", "",
           "| environment | expert | " + " | ".join(methods) + " |",
           "|---|---|" + "---|" * len(methods)]
