@@ -42,7 +42,7 @@ site: setup
 
 # three resumable tables of one protocol (the default methods; the observation-only family; the off-policy family on
 # the environments its budget covers), then one BENCHMARKS.md with every method as a column
-OFFPOLICY_ENVS ?= cartpole acrobot mountaincar pendulum lunarlander hopper
+OFFPOLICY_ENVS ?= cartpole acrobot mountaincar mountaincar-continuous pendulum lunarlander lunarlander-continuous hopper
 benchmark: setup
 	$(BIN)/python -m illab benchmark --out results/ --workers $(WORKERS) --quiet
 	$(BIN)/python -m illab benchmark --out results/observation --methods abco iupe --data results/data --workers $(WORKERS) --quiet
