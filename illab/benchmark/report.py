@@ -313,7 +313,7 @@ def merge_tables(outs: Sequence[str | os.PathLike], *, allow_different_datasets:
 
     Raises:
         FileNotFoundError: a folder lacks a table (see :func:`read_tables`).
-        ValueError: fewer than one folder; the folders differ in the protocol (base seed, number of
+        ValueError: no folder given; the folders differ in the protocol (base seed, number of
             demonstrations, test episodes, quick mode) or in an environment's dataset (content
             hash) or expert (sha256), or two folders both hold a method on the same environment — the fix is
             to re-run one of them with the other's settings, or to leave the method out of one.
