@@ -42,7 +42,8 @@ def main(argv=None) -> int:
     p.add_argument("--eval-episodes", type=int, default=None, help="validation episodes per evaluation")
     p.add_argument("--holdout", type=int, default=0,
                    help="also score the kept model on this many validation-stream episodes of base seed 1 (drawn "
-                        "neither by model selection, whose base seed is the training seed, nor by the test): compare configs here")
+                        "neither by model selection, whose base seed is the training seed, nor by the test): "
+                        "compare configs here")
     args = p.parse_args(argv)
     summary = []
     with torch_threads(1):
@@ -91,8 +92,9 @@ def main(argv=None) -> int:
                           f"    val {np.round(h.get('eval_return', []), 1).tolist()}  selected {h.get('selected_step')}"
                           f"{extra_h}",
                           flush=True)
+                held = f"{np.mean(holdouts):.3f} ({', '.join(f'{h:.3f}' for h in holdouts)})" if holdouts else "—"
                 summary.append((setup.env_id, expert_id, name, float(np.mean(perfs)), float(np.std(perfs)), len(perfs),
-                                f"{np.mean(holdouts):.3f} ({', '.join(f'{h:.3f}' for h in holdouts)})" if holdouts else "—"))
+                                held))
     print("\n| environment | expert | method | normalized (mean ± std over seeds) | seeds | held-out validation |")
     print("|---|---|---|---|---|---|")
     for env_id, expert_id, name, mean, std, n, hold in summary:

@@ -57,6 +57,7 @@ from illab.benchmark.runner import BenchmarkResult, open_executor, run, sweep
 __all__ = ["AGGREGATE_FIELDS", "ALL_METHODS", "ANCHORS", "ANCHOR_ENV", "BenchmarkResult", "CLASSIC_CONTROL",
            "CODE_MODULES", "CellTask", "EnvSetup", "FULL", "FULL_CONFIGS", "QUICK", "QUICK_CONFIGS", "REFERENCES",
            "RESULT_FIELDS", "SUMMARY_FIELDS", "bundled_experts", "cell_fingerprint", "code_hash", "execute_task",
-           "iqm", "iqm_interval", "make_task", "markdown_report", "merge_tables", "open_executor", "prepare_env", "read_tables",
+           "iqm", "iqm_interval", "make_task", "markdown_report", "merge_tables", "open_executor", "prepare_env",
+           "read_tables",
            "reference_normalized", "run", "run_cell", "summarize", "sweep", "train_seed", "versions",
            "write_reports"]

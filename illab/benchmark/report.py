@@ -413,8 +413,8 @@ def markdown_report(summary: list[dict], aggregate: list[dict], provenance: dict
         L += [f"**Incomplete**: {len(meta['missing'])} cell(s) not finished yet: {miss}. "
               "Re-run the same command to resume (finished cells are kept).", ""]
     if meta.get("different_datasets"):
-        diff = "; ".join(f"`{eid}` (" + ", ".join(f"{Path(f).name or f} `{str(h)[:12]}…`" for f, h in hs.items()) + ")"
-                         for eid, hs in sorted(meta["different_datasets"].items()))
+        diff = "; ".join(f"`{eid}` (" + ", ".join(f"{Path(f).name or f} `{str(h)[:12]}…`" for f, h in hs.items())
+                         + ")" for eid, hs in sorted(meta["different_datasets"].items()))
         L += [f"**Different demonstrations per folder** for {len(meta['different_datasets'])} environment(s): "
               f"{diff}. Same expert, seeds and protocol; each column was trained and tested on its own folder's "
               "dataset.", ""]

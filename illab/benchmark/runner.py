@@ -223,7 +223,8 @@ def _run_tables(tables: list[_Table], envs: list[str], methods: list[str], seeds
                                                         collect=collect, load_dataset=load_dataset)
                     for m in methods:
                         for k in range(seeds):
-                            config = method_config(methods_registry[m], setup.env_id, configs.get(m), quick, expert_id=eid)
+                            config = method_config(methods_registry[m], setup.env_id, configs.get(m), quick,
+                                                   expert_id=eid)
                             task = make_task(setup, m, k, base_seed=base_seed, config=config,
                                              eval_episodes=eval_episodes, code=codes[m],
                                              methods_registry=methods_registry if custom_registry else None,
