@@ -40,15 +40,16 @@ site: setup
 	$(BIN)/python -m illab course --out runs/course
 	$(BIN)/python tools/build_site.py --executed runs/course --out site
 
-# three resumable tables of one protocol (the default methods; the observation-only family; the off-policy family on
-# the environments its budget covers), then one BENCHMARKS.md with every method as a column
+# four resumable tables of one protocol (BC, BCO, DAgger; the adversarial family; the observation-only family; the
+# off-policy family on the environments its budget covers), then one BENCHMARKS.md with every method as a column
 OFFPOLICY_ENVS ?= cartpole acrobot mountaincar mountaincar-continuous pendulum lunarlander lunarlander-continuous hopper
 benchmark: setup
-	$(BIN)/python -m illab benchmark --out results/ --workers $(WORKERS) --quiet
+	$(BIN)/python -m illab benchmark --out results/ --methods bc bco dagger --workers $(WORKERS) --quiet
+	$(BIN)/python -m illab benchmark --out results/adversarial --methods gail --data results/data --workers $(WORKERS) --quiet
 	$(BIN)/python -m illab benchmark --out results/observation --methods abco iupe --data results/data --workers $(WORKERS) --quiet
 	$(BIN)/python -m illab benchmark --out results/offpolicy --methods sqil iqlearn --envs $(OFFPOLICY_ENVS) \
 	    --data results/data --workers $(WORKERS) --quiet
-	$(BIN)/python -m illab benchmark --merge results results/observation results/offpolicy --markdown BENCHMARKS.md
+	$(BIN)/python -m illab benchmark --merge results results/adversarial results/observation results/offpolicy --markdown BENCHMARKS.md
 
 experts: setup
 	$(BIN)/python -m illab.experts.train cartpole acrobot mountaincar pendulum mountaincar-continuous \

@@ -250,7 +250,7 @@ def write_reports(out: Path, cells: list[dict], summary: list[dict], aggregate: 
     provenance = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "versions": versions(),
                   "python": platform.python_version(), **meta, "datasets": datasets,
                   "cells": [{k: c.get(k) for k in ("expert_id", "method", "seed_index", "train_seed", "wall_seconds",
-                                                   "fingerprint")} for c in ordered],
+                                                   "fingerprint", "config")} for c in ordered],
                   "missing": [list(m) for m in missing]}
     atomic_write(out / "provenance.json", json.dumps(provenance, indent=1, default=str) + "\n")
     # render from exactly what the files hold, so read_tables(out) reproduces the Markdown
@@ -552,6 +552,33 @@ def _provenance_section(meta, envs, methods) -> list[str]:
         for eid, _ in envs:
             L.append(f"| `{eid}` | " + " | ".join(f"{walls[(eid, m)]:.0f}" if (eid, m) in walls else "—"
                                               for m in methods) + " |")
+    budgets = {(c["expert_id"], c["method"]): _budget(c["method"], c["config"])
+               for c in meta.get("cells", []) if "config" in c}
+    if budgets:
+        L += ["", "Budget per environment × method (the cells' resolved training length, then the method's "
+              "`BENCHMARK_CONFIGS` overrides of its defaults; — where the folder's cells predate this record):", "",
+              "| environment | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
+        for eid, _ in envs:
+            L.append(f"| `{eid}` | " + " | ".join(budgets.get((eid, m), "—") for m in methods) + " |")
     L += ["", "Machine-readable: `results.csv` (per cell), `summary.csv`, `aggregate.csv`, `provenance.json` "
           "in the output folder.", ""]
     return L
+
+
+def _budget(method: str, config: dict | None) -> str:
+    """A cell's budget for the report: its method's training-length field resolved against the method's
+    defaults (``total_timesteps`` in steps, else ``epochs``/``rounds``), then its overrides."""
+    from illab.methods import METHODS
+    config = dict(config or {})
+    parts = []
+    cls = getattr(METHODS.get(method), "config_class", None)
+    if cls is not None:
+        full = cls(**config)
+        for key, unit in (("total_timesteps", "steps"), ("rounds", "rounds"), ("epochs", "epochs")):
+            if hasattr(full, key):
+                n = getattr(full, key)
+                parts.append(f"{n // 1000}k {unit}" if unit == "steps" and n % 1000 == 0 else f"{n} {unit}")
+                config.pop(key, None)
+                break
+    parts += [f"{k}={v}" for k, v in sorted(config.items())]
+    return ", ".join(parts) if parts else "defaults"
