@@ -423,8 +423,8 @@ def test_merge_cli_writes_one_markdown_and_needs_markdown(tmp_path):
     assert not (tmp_path / "N.md").exists()
 
 
-PUBLISHED = [ROOT / "results", ROOT / "results" / "adversarial", ROOT / "results" / "observation",
-             ROOT / "results" / "offpolicy"]
+PUBLISHED = [ROOT / "results", ROOT / "results" / "adversarial", ROOT / "results" / "irl",
+             ROOT / "results" / "observation", ROOT / "results" / "offpolicy"]
 """The output folders `make benchmark` merges into BENCHMARKS.md."""
 
 IL_DATASETS_BARS = {("cartpole", "abco"): 1.0, ("cartpole", "iupe"): 1.0, ("mountaincar", "abco"): 0.980,
@@ -487,6 +487,29 @@ def test_adversarial_table_covers_every_expert_and_meets_issue_18s_bar():
     for eid in got:  # the budget each cell ran with is its environment's BENCHMARK_CONFIGS entry
         env_id = experts.get(eid).env_id
         assert gail.GAILConfig(**gail.BENCHMARK_CONFIGS.get(env_id, {})).total_timesteps <= 1_000_000
+
+
+IRL_ENVS = ("cartpole", "acrobot", "mountaincar", "mountaincar-continuous", "pendulum", "lunarlander",
+            "lunarlander-continuous", "hopper")
+"""Issue 16's environments: classic control, both LunarLanders and Hopper (the Makefile's ``IRL_ENVS``)."""
+
+
+def test_irl_table_covers_issue_16s_environments_and_beats_the_anchors():
+    """AIRL, GCL and AppL × classic control, LunarLander and Hopper × 3 seeds in results/irl, each at or above
+    its published anchor (issue 16): ilpyt's AER on MountainCar-v0 (AppL −108.60) and as a fraction of ilpyt's
+    own expert's return on the landers (GCL 212.32 / 268.09 and 255.41 / 283.83; illab runs -v3) and CartPole
+    (GCL 200 = CartPole-v0's maximum), imitation's normalized AIRL on Hopper (0.921)."""
+    summary, _, prov, results, _ = benchmark.read_tables(ROOT / "results" / "irl")
+    got = {(r["expert_id"], r["method"]): r for r in summary}
+    assert set(got) == {(e, m) for e in IRL_ENVS for m in ("airl", "gcl", "appl")}
+    assert all(r["n_seeds"] == 3 for r in summary) and not prov["missing"] and not prov["quick"]
+    assert prov["episodes"] == 100 and prov["test_episodes"] == 100
+    expert_aer = {e: experts.get(e).reference_returns()[1] for e in IRL_ENVS}
+    assert got[("mountaincar", "appl")]["aer_mean"] >= -108.60
+    assert got[("lunarlander", "gcl")]["aer_mean"] / expert_aer["lunarlander"] >= 212.32 / 268.09
+    assert got[("lunarlander-continuous", "gcl")]["aer_mean"] / expert_aer["lunarlander-continuous"] >= 255.41 / 283.83
+    assert got[("cartpole", "gcl")]["perf_mean"] >= 0.99
+    assert got[("hopper", "airl")]["perf_mean"] >= 0.921
 
 
 def test_code_hash_tracks_the_method_source_and_survives_a_class_without_a_source_file():

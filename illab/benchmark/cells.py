@@ -295,8 +295,7 @@ def run_cell(setup: EnvSetup, method: str, k: int, *, base_seed: int = 0, config
 
     Returns:
         A JSON-able dict: the fields of :data:`RESULT_FIELDS` plus ``returns`` (per test episode),
-        ``history`` (the method's last training losses/validation returns, if any) and
-        ``wall_seconds``.
+        ``config`` (the overrides the cell trained with) and ``wall_seconds``.
 
     Raises:
         KeyError: unknown method name (lists the known ones).

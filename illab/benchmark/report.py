@@ -517,7 +517,8 @@ def _anchor_section(summary) -> list[str]:
         anchors = []
         for src in ANCHORS.values():
             a = src.get((env_a, m))
-            anchors.append("—" if a is None else (f"{a[0]} \\| {a[1]}" if a[1] is not None else f"{a[0]}"))
+            anchors.append("—" if a is None else " \\| ".join("—" if v is None else str(v) for v in a)
+                           if a[1] is not None else f"{a[0]}")
         L.append(f"| {env_a} | {m} | {'<br>'.join(ours_txt)} | {'<br>'.join(perf_txt)} | " + " | ".join(anchors) + " |")
     L += ["", "### Where and why illab differs", ""]
     L += [f"- {item}" for item in REFERENCES["differences"]]
