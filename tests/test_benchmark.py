@@ -446,8 +446,8 @@ def test_observation_table_covers_every_expert_and_meets_il_datasets_bars():
 
 
 def test_published_table_is_the_committed_results_and_meets_the_bar():
-    """BENCHMARKS.md is exactly the merged rendering of results/, results/adversarial/, results/observation/ and
-    results/offpolicy/ (made by `make benchmark`), results/ covers
+    """BENCHMARKS.md is exactly the merged rendering of results/, results/adversarial/, results/irl/,
+    results/observation/ and results/offpolicy/ (made by `make benchmark`), results/ covers
     every bundled expert × BC, BCO, DAgger × 3 seeds with the shipped experts, and BC reaches
     0.95 normalized performance on every classic-control environment (issue 7's acceptance)."""
     tables = benchmark.read_tables(ROOT / "results")
@@ -455,8 +455,8 @@ def test_published_table_is_the_committed_results_and_meets_the_bar():
     assert benchmark.markdown_report(*benchmark.merge_tables(PUBLISHED, allow_different_datasets=True)) == (
         ROOT / "BENCHMARKS.md").read_text()
     # the Makefile's command (newer runs add --workers N: the CSVs do not depend on it)
-    assert prov["command"].split(" --workers")[0] == ("python -m illab benchmark --out results/ --markdown BENCHMARKS.md "
-                                                      "--methods bc bco dagger")
+    canonical = "python -m illab benchmark --out results/ --markdown BENCHMARKS.md --methods bc bco dagger"
+    assert prov["command"].split(" --workers")[0] == canonical
     assert not prov["quick"] and not prov["missing"] and prov["episodes"] == 100 and prov["test_episodes"] == 100
     bundled = benchmark.bundled_experts()
     assert len(bundled) >= 8 and any(experts.get(e).env_id.endswith("-v5") for e in bundled)
@@ -487,6 +487,10 @@ def test_adversarial_table_covers_every_expert_and_meets_issue_18s_bar():
     for eid in got:  # the budget each cell ran with is its environment's BENCHMARK_CONFIGS entry
         env_id = experts.get(eid).env_id
         assert gail.GAILConfig(**gail.BENCHMARK_CONFIGS.get(env_id, {})).total_timesteps <= 1_000_000
+    # ... and the published report states it per environment (the provenance's budget table)
+    line = next(x for x in (ROOT / "BENCHMARKS.md").read_text().splitlines() if x.startswith("| `cheetah` | ")
+                and "steps" in x)
+    assert "100k steps, bc_epochs=50, disc_epochs=1, disc_learning_rate=0.0001, log_std_init=-2.0" in line
 
 
 IRL_ENVS = ("cartpole", "acrobot", "mountaincar", "mountaincar-continuous", "pendulum", "lunarlander",
@@ -504,6 +508,8 @@ def test_irl_table_covers_issue_16s_environments_and_beats_the_anchors():
     assert set(got) == {(e, m) for e in IRL_ENVS for m in ("airl", "gcl", "appl")}
     assert all(r["n_seeds"] == 3 for r in summary) and not prov["missing"] and not prov["quick"]
     assert prov["episodes"] == 100 and prov["test_episodes"] == 100
+    for eid in IRL_ENVS:  # made with the experts that ship now
+        assert prov["datasets"][eid]["expert_sha256"] == experts.get(eid).sha256, eid
     expert_aer = {e: experts.get(e).reference_returns()[1] for e in IRL_ENVS}
     assert got[("mountaincar", "appl")]["aer_mean"] >= -108.60
     assert got[("lunarlander", "gcl")]["aer_mean"] / expert_aer["lunarlander"] >= 212.32 / 268.09
