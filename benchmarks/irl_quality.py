@@ -10,7 +10,8 @@ with ``BaselineDataset``; each method trains with the per-environment config of 
 validation-stream episodes per evaluation; scores on 100 test-stream episodes whose start states
 differ from every training start state, as normalized performance ``(X − random) / (expert − random)``
 (IL-Datasets, arXiv 2403.00550) with the expert card's reference returns. One JSON line per run is
-appended to ``--results`` (default ``results/irl_quality.jsonl``); torch runs on one thread.
+appended to ``--results`` (default ``benchmarks/irl_quality.jsonl``, which holds the runs quoted in
+``docs/methods.md``); torch runs on one thread.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
     p.add_argument("--test-episodes", type=int, default=100)
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--data", type=Path, default=None, help="dataset directory (default: a temp dir)")
-    p.add_argument("--results", type=Path, default=Path("results/irl_quality.jsonl"))
+    p.add_argument("--results", type=Path, default=Path("benchmarks/irl_quality.jsonl"))
     p.add_argument("--quick", action="store_true")
     p.add_argument("--override", type=json.loads, default=None,
                    help='JSON config overrides on top of BENCHMARK_CONFIGS, e.g. \'{"ent_coef": 0.01}\' (tuning)')
