@@ -514,15 +514,20 @@ def _anchor_section(summary) -> list[str]:
         ours = [r for r in summary if ANCHOR_ENV.get(r["expert_id"], r["env_id"]) == env_a and r["method"] == m]
         ours_txt = [f"{r['aer_mean']:.2f} (`{r['expert_id']}`)" for r in ours] or ["not run"]
         perf_txt = [f"{r['perf_mean']:.3f}" for r in ours] or ["—"]
-        anchors = []
-        for src in ANCHORS.values():
-            a = src.get((env_a, m))
-            anchors.append("—" if a is None else " \\| ".join("—" if v is None else str(v) for v in a)
-                           if a[1] is not None else f"{a[0]}")
+        anchors = [_anchor_cell(src.get((env_a, m))) for src in ANCHORS.values()]
         L.append(f"| {env_a} | {m} | {'<br>'.join(ours_txt)} | {'<br>'.join(perf_txt)} | " + " | ".join(anchors) + " |")
     L += ["", "### Where and why illab differs", ""]
     L += [f"- {item}" for item in REFERENCES["differences"]]
     return L + [""]
+
+
+def _anchor_cell(anchor: list | None) -> str:
+    """One source's ``[AER, normalized]`` anchor as a table cell: both, AER only, or ``—`` for a missing part."""
+    if anchor is None:
+        return "—"
+    if anchor[1] is None:
+        return str(anchor[0])
+    return " \\| ".join("—" if v is None else str(v) for v in anchor)
 
 
 def _provenance_section(meta, envs, methods) -> list[str]:
