@@ -107,23 +107,29 @@ def stability(ds, expert_id: str, seed: int, batch_size: int = 256, epochs: int 
     index of the first checkpoint at ≥ 0.99 normalized (None: never), the fraction of the later
     checkpoints that are ≥ 0.99, and every checkpoint's normalized performance.
     """
+    import math
+
     import torch
     from illab.demonstrations import as_demonstrations
     from illab.methods import BC
-    from illab.methods.networks import fit_supervised
+    from illab.methods.networks import Adam, fit_supervised
     from illab.seeds import torch_seed
     cfg = BCConfig(epochs=epochs, batch_size=batch_size)
     bc, demos = BC.from_dataset(ds, cfg, seed=seed), as_demonstrations(ds)
     bc._normalize(demos)
     refs, perfs = experts.get(expert_id).reference_returns(), []
+    opt = Adam(bc.net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    total = epochs * math.ceil(len(demos.obs) / batch_size)
 
     def check(step: int) -> None:
+        if cfg.lr_schedule == "cosine":  # BC's step-size schedule, as in BC._train
+            opt.lr = cfg.learning_rate * 0.5 * (1.0 + math.cos(math.pi * step / total))
         if step % every == 0:
             res = evaluate(bc, ds.env_id, episodes, seed=seed, stream="validation", env_kwargs=ds.env_kwargs)
             perfs.append(res.performance(*refs)[0])
 
     fit_supervised(bc.net, bc.codec, demos.obs, demos.actions, epochs=epochs, batch_size=batch_size,
-                   learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, on_step=check,
+                   learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, on_step=check, optimizer=opt,
                    generator=torch.Generator().manual_seed(torch_seed(seed, "bc-batches")))
     first = next((i for i, p in enumerate(perfs) if p >= 0.99), None)
     later = perfs[first + 1:] if first is not None else []
