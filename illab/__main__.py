@@ -112,7 +112,7 @@ def cmd_experts(args) -> int:
 def cmd_collect(args) -> int:
     from illab.controller import collect
     from illab import datafile, experts
-    expert_id = experts.resolve(args.expert_id, args.source)  # e.g. hopper --source hub → ppo-Hopper-v3
+    expert_id = experts.resolve(args.expert_id, args.source)  # e.g. hopper --source hub → td3-Hopper-v3
     try:
         path = collect(expert_id, args.episodes, args.out, seed=args.seed, threads=args.threads,
                        overwrite=args.overwrite, progress=not args.quiet)

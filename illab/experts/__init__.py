@@ -203,7 +203,7 @@ SOURCES = ("bundled", "hub")
 def resolve(expert_id: str, source: str | None = None) -> str:
     """The registry id that serves ``expert_id`` from ``source`` (what workers and datasets should name).
 
-    ``resolve("hopper", "hub")`` is ``"ppo-Hopper-v3"`` (the zoo model of the bundled ``hopper``);
+    ``resolve("hopper", "hub")`` is ``"td3-Hopper-v3"`` (the zoo model of the bundled ``hopper``);
     a hub-only id, or ``source`` ``None``/``"bundled"``, returns ``expert_id`` itself.
 
     Raises:
