@@ -46,18 +46,21 @@ BENCHMARK_CONFIGS: dict[str, dict] = {
     "MountainCarContinuous-v0": _WARM_ABSORBING,
     "Pendulum-v1": _WARM_ABSORBING,
     "LunarLander-v3": _WARM_ABSORBING,  # both the discrete and the continuous expert (continuous=True)
+    "Hopper-v5": _WARM_MUJOCO,
     "HalfCheetah-v5": _WARM_MUJOCO,
     "Walker2d-v5": _WARM_MUJOCO,
+    "Ant-v5": _WARM_MUJOCO,
+    "Swimmer-v5": {**_WARM_MUJOCO, "gamma": 0.9999},  # the zoo's Swimmer discount (its experts use it too)
 }
 """Per-environment ``GAILConfig`` overrides of the published benchmark table (issue 18): standardised
 policy inputs, a 50-epoch BC warm start and absorbing states, 100k PPO steps as before (the key is the
-environment id, so LunarLander-v3's entry serves both LunarLander experts). HalfCheetah and Walker2d: the
-same warm start without absorbing states (they hurt on Walker2d), a narrow initial policy (``log_std_init``
+environment id, so LunarLander-v3's entry serves both LunarLander experts). The MuJoCo tasks (tuned on
+HalfCheetah and Walker2d; Hopper, Ant and Swimmer since their TD3 experts of issue 19): the same warm start without absorbing states (they hurt on Walker2d), a narrow initial policy (``log_std_init``
 −2, the zoo's PPO setting; SB3's std of 1 makes the warm-started policy's rollouts noise) and a slower
 discriminator (``disc_learning_rate`` 1e-4, one epoch per rollout), which keeps the generator from being
 pushed off the warm start. Evidence in ``docs/methods.md`` ("GAIL quality"), made by
-``benchmarks/gail_quality.py``. Absent: the defaults (already ≥ 0.95 normalized on CartPole, Acrobot and
-Hopper)."""
+``benchmarks/gail_quality.py``. Absent: the defaults (already ≥ 0.95 normalized on CartPole and
+Acrobot)."""
 
 
 @dataclass
