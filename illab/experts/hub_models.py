@@ -59,7 +59,7 @@ HUB_MODELS: tuple[HubModel, ...] = (
     HubModel("sb3/td3-HalfCheetah-v3", "TD3", "HalfCheetah-v3", 9709.0, twin="cheetah"),
     HubModel("sb3/td3-Ant-v3", "TD3", "Ant-v3", 5822.0),
     HubModel("sb3/sac-Ant-v3", "SAC", "Ant-v3", 5181.0),
-    HubModel("sb3/td3-Swimmer-v3", "TD3", "Swimmer-v3", 359.0),
+    HubModel("sb3/td3-Swimmer-v3", "TD3", "Swimmer-v3", 359.0, twin="swimmer"),
     HubModel("sb3/sac-Humanoid-v3", "SAC", "Humanoid-v3", 6251.0),
     # the zoo models of illab's other bundled ids (thresholds of illab.experts.zoo)
     HubModel("sb3/ppo-LunarLander-v2", "PPO", "LunarLander-v2", 200.0, twin="lunarlander", origin="zoo"),

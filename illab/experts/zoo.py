@@ -8,7 +8,8 @@ training to seconds without changing the algorithm.
 
 :data:`CANDIDATES` holds the stronger off-policy MuJoCo experts of issue 19 (TD3, Fujimoto et al.
 2018, arXiv 1802.09477) while they are trained and verified (their weights live outside the package
-until promoted); ``hopper`` and ``cheetah`` are promoted: :data:`ZOO` maps them to their TD3 specs.
+until promoted); ``hopper``, ``cheetah`` and ``swimmer`` are promoted: :data:`ZOO` maps them to their TD3
+specs.
 :data:`ZOO` lists exactly the bundled experts; :func:`spec` looks an id up in both.
 """
 
@@ -148,10 +149,11 @@ CANDIDATES: dict[str, ZooSpec] = {
 }
 
 
-# Promoted (issue 19): the bundled ``hopper`` and ``cheetah`` are these TD3 candidates (their cards
+# Promoted (issue 19): the bundled ``hopper``, ``cheetah`` and ``swimmer`` are these TD3 candidates (their cards
 # say ``promoted_from``); ``python -m illab.experts.train hopper`` retrains the same spec.
 ZOO["hopper"] = CANDIDATES["hopper-td3"]
 ZOO["cheetah"] = CANDIDATES["cheetah-td3"]
+ZOO["swimmer"] = CANDIDATES["swimmer-td3"]
 
 
 def spec(expert_id: str) -> ZooSpec:
