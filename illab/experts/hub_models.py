@@ -55,7 +55,7 @@ HUB_MODELS: tuple[HubModel, ...] = (
     HubModel("sb3/dqn-MountainCar-v0", "DQN", "MountainCar-v0", -110.0, twin="mountaincar"),
     HubModel("sb3/dqn-Acrobot-v1", "DQN", "Acrobot-v1", -75.0, twin="acrobot"),
     HubModel("sb3/td3-Hopper-v3", "TD3", "Hopper-v3", 3604.0, twin="hopper"),
-    HubModel("sb3/td3-Walker2d-v3", "TD3", "Walker2d-v3", 4703.0),
+    HubModel("sb3/td3-Walker2d-v3", "TD3", "Walker2d-v3", 4703.0, twin="walker"),
     HubModel("sb3/td3-HalfCheetah-v3", "TD3", "HalfCheetah-v3", 9709.0, twin="cheetah"),
     HubModel("sb3/td3-Ant-v3", "TD3", "Ant-v3", 5822.0),
     HubModel("sb3/sac-Ant-v3", "SAC", "Ant-v3", 5181.0),
@@ -70,5 +70,5 @@ HUB_MODELS: tuple[HubModel, ...] = (
              twin="mountaincar-continuous", origin="zoo"),
     HubModel("sb3/ppo-Hopper-v3", "PPO", "Hopper-v3", 2000.0, normalize=True, origin="zoo"),
     HubModel("sb3/ppo-HalfCheetah-v3", "PPO", "HalfCheetah-v3", 4000.0, normalize=True, origin="zoo"),
-    HubModel("sb3/ppo-Walker2d-v3", "PPO", "Walker2d-v3", 2500.0, normalize=True, twin="walker", origin="zoo"),
+    HubModel("sb3/ppo-Walker2d-v3", "PPO", "Walker2d-v3", 2500.0, normalize=True, origin="zoo"),
 )

@@ -8,8 +8,8 @@ training to seconds without changing the algorithm.
 
 :data:`CANDIDATES` holds the stronger off-policy MuJoCo experts of issue 19 (TD3, Fujimoto et al.
 2018, arXiv 1802.09477) while they are trained and verified (their weights live outside the package
-until promoted); ``hopper``, ``cheetah`` and ``swimmer`` are promoted: :data:`ZOO` maps them to their TD3
-specs.
+until promoted); ``hopper``, ``cheetah``, ``walker`` and ``swimmer`` are promoted: :data:`ZOO` maps them to
+their TD3 specs.
 :data:`ZOO` lists exactly the bundled experts; :func:`spec` looks an id up in both.
 """
 
@@ -63,9 +63,6 @@ class ZooSpec:
     deviation: str = ""
 
 
-_MUJOCO_PPO = dict(policy_kwargs=dict(log_std_init=-2, ortho_init=False, activation_fn="ReLU",
-                                      net_arch=dict(pi=[256, 256], vf=[256, 256])))
-
 ZOO: dict[str, ZooSpec] = {
     "cartpole": ZooSpec(
         "CartPole-v1", "PPO",
@@ -110,12 +107,6 @@ ZOO: dict[str, ZooSpec] = {
         n_envs=16, n_timesteps=1_000_000, threshold=200.0, stop_at=250.0, env_kwargs={"continuous": True},
         repo_id="sb3/ppo-LunarLanderContinuous-v2", hub_filename="ppo-LunarLanderContinuous-v2.zip",
         zoo_entry="ppo.yml LunarLanderContinuous-v2"),
-    "walker": ZooSpec(
-        "Walker2d-v5", "PPO",
-        dict(batch_size=32, n_steps=512, gamma=0.99, learning_rate=5.05041e-05, ent_coef=0.000585045,
-             clip_range=0.1, n_epochs=20, gae_lambda=0.95, max_grad_norm=1.0, vf_coef=0.871923, **_MUJOCO_PPO),
-        n_envs=1, n_timesteps=1_000_000, threshold=2500.0, normalize=True,
-        repo_id="sb3/ppo-Walker2d-v3", hub_filename="ppo-Walker2d-v3.zip", zoo_entry="ppo.yml Walker2d-v3"),
 }
 
 
@@ -149,11 +140,12 @@ CANDIDATES: dict[str, ZooSpec] = {
 }
 
 
-# Promoted (issue 19): the bundled ``hopper``, ``cheetah`` and ``swimmer`` are these TD3 candidates (their cards
-# say ``promoted_from``); ``python -m illab.experts.train hopper`` retrains the same spec.
+# Promoted (issue 19): the bundled ``hopper``, ``cheetah``, ``walker`` and ``swimmer`` are these TD3
+# candidates (their cards say ``promoted_from``); ``python -m illab.experts.train hopper`` retrains the same spec.
 ZOO["hopper"] = CANDIDATES["hopper-td3"]
 ZOO["cheetah"] = CANDIDATES["cheetah-td3"]
 ZOO["swimmer"] = CANDIDATES["swimmer-td3"]
+ZOO["walker"] = CANDIDATES["walker-td3"]
 
 
 def spec(expert_id: str) -> ZooSpec:
