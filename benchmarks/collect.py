@@ -181,14 +181,31 @@ print(json.dumps(out))
 """
 
 
+POOL_AHEAD = """
+import json, time, tempfile
+import numpy as np
+from illab.controller import Controller, process_executor
+pool = process_executor(2)   # made ahead of use (e.g. one notebook cell earlier): it warms up meanwhile
+time.sleep(AHEAD)
+with tempfile.TemporaryDirectory() as d:
+    t = time.perf_counter()
+    ctl = Controller(episodes=EPISODES, executor=pool, seed=0, path=d, progress=False, threshold=-np.inf)
+    ctl.start({"game": "cartpole", "mode": "play"})
+    print(json.dumps({"start0": time.perf_counter() - t}))
+pool.close()
+"""
+
+
 def pool(args) -> None:
     for r in range(args.rounds):
         o = _fresh(POOL.replace("EPISODES", str(args.episodes)))
+        a = _fresh(POOL_AHEAD.replace("EPISODES", str(args.episodes)).replace("AHEAD", "3"))
         same = o["pids0"] == o["pids1"] == o["pids2"]
         print(f"round {r}: fresh process, process_executor(2), CartPole {args.episodes} episodes: start() #1 (cold: "
               f"forkserver + workers + expert) {o['start0']:.2f} s ({o['rate0']:,.0f} steps/s); #2 warm "
               f"{o['start1']:.2f} s ({o['rate1']:,.0f} steps/s); #3 {o['start2']:.2f} s ({o['rate2']:,.0f} steps/s); "
-              f"same workers: {same}; close {o['close']:.2f} s  {load()}", flush=True)
+              f"same workers: {same}; close {o['close']:.2f} s; pool made 3 s ahead: start() #1 {a['start0']:.2f} s  "
+              f"{load()}", flush=True)
 
 
 SCALE = """

@@ -40,6 +40,7 @@ import concurrent.futures as cf
 import functools
 import json
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -465,6 +466,18 @@ class WorkerPool(cf.ProcessPoolExecutor):
         super().__init__(max_workers=workers, mp_context=ctx)
         self.workers = workers
         self.closed = False
+        # Start the forkserver (its imports take about a second) and the workers now, in the
+        # background, instead of inside the first ``start``: a pool made before it is needed (a
+        # notebook cell ahead, or while the caller prepares its run) is warm by then.
+        self._warming = threading.Thread(target=self._warm_up, name="illab-pool-warm-up", daemon=True)
+        self._warming.start()
+
+    def _warm_up(self) -> None:
+        try:  # one trivial task per worker: ProcessPoolExecutor spawns a worker per pending task
+            for future in [self.submit(os.getpid) for _ in range(self.workers)]:
+                future.result()
+        except Exception:  # closed or broken while warming up: the caller's next submit says so
+            pass
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop the workers (waiting for running tasks if ``wait``); the pool cannot be reused after."""

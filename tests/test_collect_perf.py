@@ -72,6 +72,19 @@ def test_warm_pool_is_reused_and_gives_identical_data(tmp_path, reference):
     assert again.closed
 
 
+def test_pool_starts_its_workers_before_the_first_task():
+    """process_executor() warms up in the background: its workers exist before anything is submitted."""
+    pool = process_executor(3)
+    try:
+        pool._warming.join(timeout=300)
+        assert len(pool.pids()) == 3 and not pool.closed
+        pids = pool.pids()
+        assert pool.submit(int, "7").result() == 7 and pool.pids() == pids
+    finally:
+        pool.close()
+    assert pool.closed
+
+
 def test_pool_workers_exit_on_close_and_at_interpreter_exit():
     code = ("from illab.controller import process_executor\n"
             "p = process_executor(2)\n"
