@@ -448,8 +448,9 @@ class WorkerPool(cf.ProcessPoolExecutor):
 
     Workers are forked from a *forkserver* that imported :data:`PRELOAD` once (``spawn`` where the
     platform has no forkserver): never from the caller, whose torch thread pool or locks may be in
-    use (forking those can deadlock the child). Each worker keeps the experts it loaded, so the
-    second collection on a warm pool pays no start-up at all.
+    use (forking those can deadlock the child). The forkserver and the workers start in a background
+    thread as soon as the pool is made, so a pool made ahead of its first use is warm by then. Each
+    worker keeps the experts it loaded, so the second collection on a warm pool pays no start-up at all.
 
     Shut it down with :meth:`close` (or ``shutdown``, or a ``with`` block); pools still open when
     Python exits are closed by an ``atexit`` hook. After that :func:`process_executor` starts a
