@@ -443,6 +443,12 @@ PRELOAD = ["__main__", "illab.controller", "stable_baselines3"]
 _POOLS: dict[int, "WorkerPool"] = {}
 
 
+def _use_environment(environ: dict[str, str]) -> None:
+    """A pool worker's initializer: make ``os.environ`` the pool creator's."""
+    os.environ.clear()
+    os.environ.update(environ)
+
+
 class WorkerPool(cf.ProcessPoolExecutor):
     """A process pool for the Controller, started once and reused (get it with :func:`process_executor`).
 
@@ -451,6 +457,8 @@ class WorkerPool(cf.ProcessPoolExecutor):
     use (forking those can deadlock the child). The forkserver and the workers start in a background
     thread as soon as the pool is made, so a pool made ahead of its first use is warm by then. Each
     worker keeps the experts it loaded, so the second collection on a warm pool pays no start-up at all.
+    Workers run with the environment variables the calling process had when the pool was made (e.g.
+    ``HF_HUB_OFFLINE``, ``HF_HUB_CACHE``); change them, then :func:`close_pools` for a pool that sees it.
 
     Shut it down with :meth:`close` (or ``shutdown``, or a ``with`` block); pools still open when
     Python exits are closed by an ``atexit`` hook. After that :func:`process_executor` starts a
@@ -464,7 +472,9 @@ class WorkerPool(cf.ProcessPoolExecutor):
             ctx.set_forkserver_preload(PRELOAD)
         except ValueError:  # no forkserver on this platform (Windows)
             ctx = multiprocessing.get_context("spawn")
-        super().__init__(max_workers=workers, mp_context=ctx)
+        # the forkserver forks workers with *its* environment, fixed when it first started: hand each worker
+        # the caller's (HF_HUB_OFFLINE, HF_HUB_CACHE, ... set after an earlier pool)
+        super().__init__(max_workers=workers, mp_context=ctx, initializer=_use_environment, initargs=(dict(os.environ),))
         self.workers = workers
         self.closed = False
         # Start the forkserver (its imports take about a second) and the workers now, in the

@@ -85,6 +85,23 @@ def test_pool_starts_its_workers_before_the_first_task():
     assert pool.closed
 
 
+def test_a_new_pool_runs_with_the_callers_current_environment(monkeypatch):
+    """The forkserver keeps the environment it started with; a pool made later hands its workers the caller's
+    (e.g. HF_HUB_CACHE set in a notebook after a first collection)."""
+    first = process_executor(2)
+    try:
+        assert first.submit(os.getenv, "ILLAB_POOL_TEST").result() is None
+    finally:
+        first.close()
+    monkeypatch.setenv("ILLAB_POOL_TEST", "set after the forkserver started")
+    pool = process_executor(2)
+    try:
+        got = {pool.submit(os.getenv, "ILLAB_POOL_TEST").result() for _ in range(4)}
+        assert got == {"set after the forkserver started"}
+    finally:
+        pool.close()
+
+
 def test_pool_workers_exit_on_close_and_at_interpreter_exit():
     code = ("from illab.controller import process_executor\n"
             "p = process_executor(2)\n"
