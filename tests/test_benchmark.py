@@ -452,7 +452,7 @@ def test_published_table_is_the_committed_results_and_meets_the_bar():
     0.95 normalized performance on every classic-control environment (issue 7's acceptance)."""
     tables = benchmark.read_tables(ROOT / "results")
     summary, aggregate, prov = tables[:3]
-    assert benchmark.markdown_report(*benchmark.merge_tables(PUBLISHED, allow_different_datasets=True)) == (
+    assert benchmark.markdown_report(*benchmark.merge_tables(PUBLISHED)) == (
         ROOT / "BENCHMARKS.md").read_text()
     # the Makefile's command (newer runs add --workers N: the CSVs do not depend on it)
     canonical = "python -m illab benchmark --out results/ --markdown BENCHMARKS.md --methods bc bco dagger"
