@@ -262,22 +262,21 @@ def test_cnn_encoder_learns_from_images():
 
 
 def test_bc_learning_rate_follows_its_schedule(cartpole, monkeypatch):
-    """BC's default step size starts at ``learning_rate`` and decays on a half cosine to ~0 by the
-    last gradient step of the fit (issue 21); ``lr_schedule="constant"`` keeps it fixed."""
+    """With ``lr_schedule="cosine"`` BC's step size starts at ``learning_rate`` and decays on a half cosine
+    to ~0 by the last gradient step of the fit (issue 21); the default, ``"constant"``, keeps it at 1e-3."""
     from illab.methods import networks
     ds, _ = cartpole
     seen = []
     step = networks.Adam.step
     monkeypatch.setattr(networks.Adam, "step", lambda self: (seen.append(self.lr), step(self))[1])
-    cfg = BCConfig(epochs=3, batch_size=64)
+    cfg = BCConfig(epochs=3, batch_size=64, lr_schedule="cosine", learning_rate=1e-2)
     BC.from_dataset(ds, cfg).fit(ds, eval_episodes=0, progress=False)
     steps = 3 * -(-len(ds.obs) // 64)
     assert len(seen) == steps and seen[0] == cfg.learning_rate == 1e-2
     assert all(a > b for a, b in zip(seen, seen[1:])) and seen[-1] < 1e-3 * cfg.learning_rate
     assert seen[steps // 2] == pytest.approx(cfg.learning_rate / 2, rel=0.05)
     seen.clear()
-    BC.from_dataset(ds, BCConfig(epochs=2, batch_size=64, lr_schedule="constant", learning_rate=1e-3)).fit(
-        ds, eval_episodes=0, progress=False)
+    BC.from_dataset(ds, BCConfig(epochs=2, batch_size=64)).fit(ds, eval_episodes=0, progress=False)
     assert seen and set(seen) == {1e-3}
     with pytest.raises(ValueError, match="lr_schedule"):
         BCConfig(lr_schedule="linear")
