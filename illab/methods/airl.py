@@ -218,5 +218,7 @@ BENCHMARK_CONFIGS: dict[str, dict] = {
     "Pendulum-v1": {**_WARM, "generator_reward": "logit"},
     "LunarLander-v3": {**_WARM, "generator_reward": "softplus"},
     "Hopper-v5": {**_MUJOCO, "generator_reward": "softplus"},
+    # the other MuJoCo tasks (issue 19): Hopper's recipe, a stated budget, not tuned per task
+    **{env: {**_MUJOCO, "generator_reward": "softplus"} for env in ("HalfCheetah-v5", "Walker2d-v5", "Ant-v5", "Swimmer-v5")},
 }
 """Per-environment ``AIRLConfig`` overrides for the benchmark (see docs/methods.md for which were measured)."""

@@ -247,4 +247,6 @@ BENCHMARK_CONFIGS: dict[str, dict] = {env_id: dict(_WARM) for env_id in (
     "CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0", "Pendulum-v1", "LunarLander-v3")}
 BENCHMARK_CONFIGS["MountainCar-v0"] = {**_WARM, "n_steps": 256}  # 128 scored 0.865 on the first seed
 BENCHMARK_CONFIGS["Hopper-v5"] = dict(_MUJOCO)
+for _env in ("HalfCheetah-v5", "Walker2d-v5", "Ant-v5", "Swimmer-v5"):  # issue 19: Hopper's recipe, a stated budget
+    BENCHMARK_CONFIGS[_env] = dict(_MUJOCO)
 """Per-environment ``AppLConfig`` overrides for the benchmark (see docs/methods.md for which were measured)."""
