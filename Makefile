@@ -40,21 +40,18 @@ site: setup
 	$(BIN)/python -m illab course --out runs/course
 	$(BIN)/python tools/build_site.py --executed runs/course --out site
 
-# five resumable tables of one protocol (BC, BCO, DAgger; GAIL; inverse RL and off-policy imitation on the environments
-# their budgets cover; the observation-only family), then one BENCHMARKS.md with every method as a column
-OFFPOLICY_ENVS ?= cartpole acrobot mountaincar mountaincar-continuous pendulum lunarlander lunarlander-continuous hopper
-IRL_ENVS ?= cartpole acrobot mountaincar mountaincar-continuous pendulum lunarlander lunarlander-continuous hopper
+# five resumable tables of one protocol, every bundled expert × 3 seeds (BC, BCO, DAgger; GAIL; inverse RL;
+# the observation-only family; off-policy imitation), then one BENCHMARKS.md with every method as a column
 benchmark: setup
 	$(BIN)/python -m illab benchmark --out results/ --methods bc bco dagger --workers $(WORKERS) --quiet
 	$(BIN)/python -m illab benchmark --out results/adversarial --methods gail --data results/data --workers $(WORKERS) --quiet
-	$(BIN)/python -m illab benchmark --out results/irl --methods airl gcl appl --envs $(IRL_ENVS) --data results/data \
-	    --workers $(WORKERS) --quiet
+	$(BIN)/python -m illab benchmark --out results/irl --methods airl gcl appl --data results/data --workers $(WORKERS) --quiet
 	$(BIN)/python -m illab benchmark --out results/observation --methods abco iupe --data results/data --workers $(WORKERS) --quiet
-	$(BIN)/python -m illab benchmark --out results/offpolicy --methods sqil iqlearn --envs $(OFFPOLICY_ENVS) \
-	    --data results/data --workers $(WORKERS) --quiet
+	$(BIN)/python -m illab benchmark --out results/offpolicy --methods sqil iqlearn --data results/data --workers $(WORKERS) \
+	    --quiet
 	$(BIN)/python -m illab benchmark --merge results results/adversarial results/irl results/observation results/offpolicy \
 	    --markdown BENCHMARKS.md
 
 experts: setup
 	$(BIN)/python -m illab.experts.train cartpole acrobot mountaincar pendulum mountaincar-continuous \
-	    lunarlander lunarlander-continuous hopper cheetah walker --resume
+	    lunarlander lunarlander-continuous hopper cheetah walker swimmer ant --resume
