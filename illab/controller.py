@@ -484,9 +484,15 @@ class WorkerPool(cf.ProcessPoolExecutor):
         self._warming.start()
 
     def _warm_up(self) -> None:
-        try:  # one trivial task per worker: ProcessPoolExecutor spawns a worker per pending task
-            for future in [self.submit(os.getpid) for _ in range(self.workers)]:
-                future.result()
+        # ProcessPoolExecutor spawns a worker for a submitted task only while no worker is idle, and a
+        # spawn through the forkserver is slow, so a trivial task would free its worker before the next
+        # submit and fewer workers would start: short sleeps keep the started ones busy (a few rounds at most)
+        try:
+            for _ in range(5):
+                for future in [self.submit(time.sleep, 0.2) for _ in range(self.workers)]:
+                    future.result()
+                if self.closed or len(self.pids()) >= self.workers:
+                    return
         except Exception:  # closed or broken while warming up: the caller's next submit says so
             pass
 
