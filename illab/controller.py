@@ -443,10 +443,12 @@ PRELOAD = ["__main__", "illab.controller", "stable_baselines3"]
 _POOLS: dict[int, "WorkerPool"] = {}
 
 
-def _use_environment(environ: dict[str, str]) -> None:
-    """A pool worker's initializer: make ``os.environ`` the pool creator's."""
-    os.environ.clear()
-    os.environ.update(environ)
+def _in_environment(environ: dict[str, str], fn: Callable, /, *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn`` in a pool worker with ``os.environ`` set to ``environ`` (the submitting process's)."""
+    if os.environ != environ:
+        os.environ.clear()
+        os.environ.update(environ)
+    return fn(*args, **kwargs)
 
 
 class WorkerPool(cf.ProcessPoolExecutor):
@@ -457,8 +459,9 @@ class WorkerPool(cf.ProcessPoolExecutor):
     use (forking those can deadlock the child). The forkserver and the workers start in a background
     thread as soon as the pool is made, so a pool made ahead of its first use is warm by then. Each
     worker keeps the experts it loaded, so the second collection on a warm pool pays no start-up at all.
-    Workers run with the environment variables the calling process had when the pool was made (e.g.
-    ``HF_HUB_OFFLINE``, ``HF_HUB_CACHE``); change them, then :func:`close_pools` for a pool that sees it.
+    Each task runs with the environment variables of the process that submits it, as they are at
+    submission (e.g. ``HF_HUB_OFFLINE``, ``HF_HUB_CACHE`` set in a notebook after a first collection):
+    the forkserver's own environment is the one it started with.
 
     Shut it down with :meth:`close` (or ``shutdown``, or a ``with`` block); pools still open when
     Python exits are closed by an ``atexit`` hook. After that :func:`process_executor` starts a
@@ -472,9 +475,7 @@ class WorkerPool(cf.ProcessPoolExecutor):
             ctx.set_forkserver_preload(PRELOAD)
         except ValueError:  # no forkserver on this platform (Windows)
             ctx = multiprocessing.get_context("spawn")
-        # the forkserver forks workers with *its* environment, fixed when it first started: hand each worker
-        # the caller's (HF_HUB_OFFLINE, HF_HUB_CACHE, ... set after an earlier pool)
-        super().__init__(max_workers=workers, mp_context=ctx, initializer=_use_environment, initargs=(dict(os.environ),))
+        super().__init__(max_workers=workers, mp_context=ctx)
         self.workers = workers
         self.closed = False
         # Start the forkserver (its imports take about a second) and the workers now, in the
@@ -484,11 +485,21 @@ class WorkerPool(cf.ProcessPoolExecutor):
         self._warming.start()
 
     def _warm_up(self) -> None:
-        try:  # one trivial task per worker: ProcessPoolExecutor spawns a worker per pending task
-            for future in [self.submit(os.getpid) for _ in range(self.workers)]:
-                future.result()
+        # ProcessPoolExecutor spawns a worker for a submitted task only while no worker is idle, and a
+        # spawn through the forkserver is slow, so a trivial task would free its worker before the next
+        # submit and fewer workers would start: short sleeps keep the started ones busy (a few rounds at most)
+        try:
+            for _ in range(5):
+                for future in [self.submit(time.sleep, 0.2) for _ in range(self.workers)]:
+                    future.result()
+                if self.closed or len(self.pids()) >= self.workers:
+                    return
         except Exception:  # closed or broken while warming up: the caller's next submit says so
             pass
+
+    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> cf.Future:
+        """``ProcessPoolExecutor.submit``, with the caller's current environment variables in the worker."""
+        return super().submit(_in_environment, dict(os.environ), fn, *args, **kwargs)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop the workers (waiting for running tasks if ``wait``); the pool cannot be reused after."""

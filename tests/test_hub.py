@@ -69,12 +69,9 @@ def zoo_cache(zoo, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def offline(monkeypatch, zoo_cache):
-    from illab.controller import close_pools
-    close_pools()  # a shared pool made by an earlier test keeps the environment its workers started with
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(zoo_cache))
-    yield zoo_cache
-    close_pools()  # ... and its workers would keep this one
+    return zoo_cache
 
 
 def _run_without_gym(code: str, tmp_path: Path, **env) -> dict:
