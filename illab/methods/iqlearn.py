@@ -11,11 +11,14 @@ directly by minimising (one sample of ``s'`` per transition, ``V(s') = 0`` at te
 
     L(Q) = −E_expert[Q(s, a) − γ V(s')]                      (implied expert reward: up)
            + E_ρ[V(s) − γ V(s')]                             (value of the visited states: down)
-           + 1/(4 c) · E_expert[(Q(s, a) − γ V(s'))²]        (χ² regulariser, c = ``chi2_coef``)
+           + 1/(4 c) · E_ρ[(Q(s, a) − γ V(s'))²]             (χ² regulariser, c = ``chi2_coef``)
 
 where ρ is the mixture of expert and agent transitions of each minibatch (online variant; the
 agent's transitions come from the learner's own play) or the expert transitions alone (offline
-variant, ``offline=True``: no environment steps at all). The policy is the soft-greedy policy of
+variant, ``offline=True``: no environment steps at all). The regulariser is taken over ρ, as in the
+authors' online runs (``method.regularize=True`` in Div99/IQ-Learn's MuJoCo scripts): over the
+expert rows alone, the implied reward of the agent's transitions is left unbounded and the online
+SAC variant did not learn Hopper (seed 0 at 30k steps: 0.05 normalized, 1.08 over ρ; docs/methods.md). The policy is the soft-greedy policy of
 ``Q``: ``softmax(Q/α)`` (acting greedily, ``argmax Q``) for Discrete; for Box the actor is
 updated as in SAC to maximise ``E[min_i Q_i(s, a) − α log π(a|s)]``.
 
@@ -45,7 +48,7 @@ class IQLearnConfig(OffPolicyConfig):
     temperature: float = 0.01
     """Discrete: α of the soft value ``V = α logsumexp(Q/α)`` (the entropy temperature)."""
     chi2_coef: float = 0.5
-    """c of the χ² regulariser ``1/(4c) · E_expert[(Q − γV')²]`` (the paper's α of the χ² divergence)."""
+    """c of the χ² regulariser ``1/(4c) · E_ρ[(Q − γV')²]`` (the paper's α of the χ² divergence)."""
     target_value: bool = False
     """True: ``V(s')`` from the target network(s) (no gradient); False: from the online network."""
 
@@ -64,8 +67,9 @@ def iq_loss(q_sa: torch.Tensor, v: torch.Tensor, v_next: torch.Tensor, dones: to
         v_next: ``(B,)`` soft value V(s') (0 is applied at terminal states through ``dones``).
         dones: ``(B,)`` 1.0 where s' is terminal.
         is_expert: ``(B,)`` bool, the demonstration rows.
-        gamma: discount; chi2_coef: c of the regulariser ``1/(4c) E_expert[r²]``.
-        offline: the value term uses the expert rows only (else all rows, the online mixture).
+        gamma: discount; chi2_coef: c of the regulariser ``1/(4c) E_ρ[r²]``.
+        offline: ρ, the rows of the value term and the regulariser, is the expert rows only (else all
+            rows, the online mixture).
 
     Returns:
         ``(loss, stats)`` with the scalar loss tensor and floats ``reward_expert`` /
@@ -75,7 +79,7 @@ def iq_loss(q_sa: torch.Tensor, v: torch.Tensor, v_next: torch.Tensor, dones: to
     reward = q_sa - y
     r_exp = reward[is_expert]
     mix = is_expert if offline else torch.ones_like(is_expert)
-    loss = -r_exp.mean() + (v - y)[mix].mean() + (r_exp ** 2).mean() / (4.0 * chi2_coef)
+    loss = -r_exp.mean() + (v - y)[mix].mean() + (reward[mix] ** 2).mean() / (4.0 * chi2_coef)
     with torch.no_grad():
         r_agent = reward[~is_expert]
         stats = {"reward_expert": float(r_exp.mean()),
