@@ -18,9 +18,9 @@ agent's transitions come from the learner's own play) or the expert transitions 
 variant, ``offline=True``: no environment steps at all). The regulariser is taken over ρ, as in the
 authors' online runs (``method.regularize=True`` in Div99/IQ-Learn's MuJoCo scripts): over the
 expert rows alone, the implied reward of the agent's transitions is left unbounded and the online
-SAC variant did not learn Hopper (seed 0 at 30k steps: 0.05 normalized, 1.08 over ρ; docs/methods.md). The policy is the soft-greedy policy of
-``Q``: ``softmax(Q/α)`` (acting greedily, ``argmax Q``) for Discrete; for Box the actor is
-updated as in SAC to maximise ``E[min_i Q_i(s, a) − α log π(a|s)]``.
+SAC variant did not learn Hopper (seed 0 at 30k steps: 0.05 normalized, 1.08 over ρ; docs/methods.md).
+The policy is the soft-greedy policy of ``Q``: ``softmax(Q/α)`` (acting greedily, ``argmax Q``) for
+Discrete; for Box the actor is updated as in SAC to maximise ``E[min_i Q_i(s, a) − α log π(a|s)]``.
 
 Learners from Stable-Baselines3: a DQN (Discrete) or SAC (Box) subclass whose ``train()``
 minimises ``L`` instead of the TD error, on :mod:`illab.methods.sqil`'s demonstration replay
