@@ -125,8 +125,10 @@ def test_iq_loss_matches_the_formula():
     done, exp = torch.tensor([0.0, 1.0]), torch.tensor([True, False])
     loss, stats = iq_loss(q, v, v2, done, exp, gamma=0.5, chi2_coef=0.5, offline=False)
     r = torch.tensor([2.0 - 0.5, 1.0])  # Q − γV', V' = 0 at the terminal row
-    expected = -r[0] + ((v - torch.tensor([0.5, 0.0])).mean()) + (r ** 2).mean() / 2.0  # χ² over both rows
+    expected = -r[0] + ((v - torch.tensor([0.5, 0.0])).mean()) + r[0] ** 2 / 2.0  # χ² over the expert rows
     assert torch.isclose(loss, expected) and stats["reward_expert"] == pytest.approx(1.5)
+    mixed, _ = iq_loss(q, v, v2, done, exp, gamma=0.5, chi2_coef=0.5, offline=False, chi2_mixture=True)
+    assert torch.isclose(mixed, expected - r[0] ** 2 / 2.0 + (r ** 2).mean() / 2.0)  # χ² over both rows (SAC)
     off, _ = iq_loss(q, v, v2, done, exp, gamma=0.5, chi2_coef=0.5, offline=True)  # offline: expert rows only
     assert torch.isclose(off, -r[0] + (v[0] - 0.5) + r[0] ** 2 / 2.0)
 
