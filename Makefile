@@ -47,8 +47,7 @@ benchmark: setup
 	$(BIN)/python -m illab benchmark --out results/adversarial --methods gail --data results/data --workers $(WORKERS) --quiet
 	$(BIN)/python -m illab benchmark --out results/irl --methods airl gcl appl --data results/data --workers $(WORKERS) --quiet
 	$(BIN)/python -m illab benchmark --out results/observation --methods abco iupe --data results/data --workers $(WORKERS) --quiet
-	$(BIN)/python -m illab benchmark --out results/offpolicy --methods sqil iqlearn --data results/data --workers $(WORKERS) \
-	    --quiet
+	$(BIN)/python -m illab benchmark --out results/offpolicy --methods sqil iqlearn --data results/data --workers $(WORKERS) --quiet
 	$(BIN)/python -m illab benchmark --merge results results/adversarial results/irl results/observation results/offpolicy \
 	    --markdown BENCHMARKS.md
 
