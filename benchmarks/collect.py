@@ -18,6 +18,7 @@ with the 1-minute load average; the numbers are recorded in docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import statistics
@@ -80,7 +81,11 @@ def illab_run(expert_id: str, episodes: int, threads: int = 1, executor=None, mo
 
 def speed(args) -> None:
     from illab import experts
-    from illab.controller import _cached_expert
+    from illab.controller import Controller, _cached_expert
+    block = inspect.signature(Controller).parameters["block_size"].default
+    if args.episodes < 2 * block:
+        print(f"note: {args.episodes} episodes are fewer than two blocks of {block}: threads=2 has one block to play, "
+              f"so it cannot differ from threads=1 (use --episodes {2 * block} or more)")
     print(f"{'expert':24s} {'raw':>9s} {'naive':>7s} {'thr=1':>9s} {'thr=2':>9s} {'2/1':>5s} {'1/raw':>6s}  "
           f"(steps/s, medians of {args.rounds} rounds, {args.episodes} episodes)")
     for expert_id in args.envs:
