@@ -561,3 +561,29 @@ def test_a_method_budget_keyed_by_expert_id_wins_over_its_environment_id():
     assert discrete["total_timesteps"] == 100_000 and continuous["total_timesteps"] == 10_000
     assert method_config(SQIL, "LunarLander-v3", {"total_timesteps": 7}, False,
                          expert_id="lunarlander-continuous")["total_timesteps"] == 7  # the run's override still wins
+
+
+def test_a_method_budget_for_every_task_applies_where_no_task_has_its_own():
+    """``BENCHMARK_CONFIGS["*"]`` (BC's: cosine from 1e-2 with averaged weights, issue 21) is every task's
+    config; a task's own entry, the run's override and ``--quick`` still come first."""
+    import sys
+    import types
+    from illab.benchmark.cells import method_config
+    from illab.methods import BC
+    from illab.methods import bc as bc_module
+    steady = bc_module.BENCHMARK_CONFIGS["*"]
+    assert steady == {"learning_rate": 1e-2, "lr_schedule": "cosine", "ema_decay": 0.97}
+    for env_id, expert_id in (("CartPole-v1", "cartpole"), ("HalfCheetah-v5", "cheetah"), ("Foo-v0", None)):
+        assert method_config(BC, env_id, None, False, expert_id=expert_id) == steady
+    assert method_config(BC, "CartPole-v1", {"epochs": 3}, False) == {**steady, "epochs": 3}
+    assert method_config(BC, "CartPole-v1", None, True) is None  # --quick: the defaults
+    fake = types.ModuleType("illab_fake_budgets")
+    fake.BENCHMARK_CONFIGS = {"*": {"epochs": 1}, "CartPole-v1": {"epochs": 2}, "cartpole": {"epochs": 3}}
+    cls = type("Fake", (), {"__module__": "illab_fake_budgets"})
+    sys.modules["illab_fake_budgets"] = fake
+    try:
+        assert method_config(cls, "CartPole-v1", None, False, expert_id="cartpole") == {"epochs": 3}
+        assert method_config(cls, "CartPole-v1", None, False, expert_id="other") == {"epochs": 2}
+        assert method_config(cls, "Acrobot-v1", None, False) == {"epochs": 1}
+    finally:
+        del sys.modules["illab_fake_budgets"]

@@ -282,6 +282,36 @@ def test_bc_learning_rate_follows_its_schedule(cartpole, monkeypatch):
         BCConfig(lr_schedule="linear")
 
 
+def test_bc_policy_is_the_moving_average_of_the_trained_weights(cartpole):
+    """BC's policy is θ̄_T = d^T θ_0 + Σ_t (1 − d) d^(T−t) θ_t over the weights θ_t that Adam reaches after
+    each gradient step t (Polyak averaging, issue 21); with ``ema_decay=0`` it is θ_T itself, and the
+    averaging does not change what Adam trains."""
+    ds, _ = cartpole
+    demos = Demonstrations(obs=ds.obs[:600], actions=ds.actions[:600], observation_space=ds.observation_space,
+                           action_space=ds.action_space)
+    trajectory = []
+
+    class Recorded(BC):
+        def _after_step(self, step):
+            trajectory.append([p.detach().clone() for p in self.net.parameters()])
+
+    plain = Recorded.from_dataset(demos, BCConfig(epochs=2, batch_size=100, ema_decay=0.0), seed=3)
+    start = [p.detach().clone() for p in plain.net.parameters()]
+    plain.fit(demos, eval_episodes=0, progress=False)
+    assert len(trajectory) == 12
+    d = 0.8
+    averaged = BC.from_dataset(demos, BCConfig(epochs=2, batch_size=100, ema_decay=d), seed=3)
+    averaged.fit(demos, eval_episodes=0, progress=False)
+    T = len(trajectory)
+    for i, p in enumerate(averaged.net.parameters()):
+        expected = d ** T * start[i] + sum((1 - d) * d ** (T - t) * trajectory[t - 1][i] for t in range(1, T + 1))
+        torch.testing.assert_close(p.detach(), expected, rtol=1e-5, atol=1e-6)
+        assert not torch.allclose(p.detach(), trajectory[-1][i])  # the average, not the last weights
+    assert BCConfig().ema_decay == 0.0  # off by default
+    with pytest.raises(ValueError, match="ema_decay"):
+        BCConfig(ema_decay=1.0)
+
+
 def test_clear_errors(cartpole, tmp_path):
     ds, expert = cartpole
     with pytest.raises(ValueError, match="needs demonstrations"):

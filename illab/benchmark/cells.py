@@ -59,12 +59,13 @@ def method_config(method_cls: type, env_id: str, override: dict[str, Any] | None
     """A cell's config overrides: the method module's own budget for the cell (its
     ``BENCHMARK_CONFIGS[expert_id]`` if there is one, else ``BENCHMARK_CONFIGS[env_id]`` — an expert id
     tells apart two experts of one environment id, e.g. ``lunarlander`` and ``lunarlander-continuous`` of
-    ``LunarLander-v3``; ``QUICK_CONFIG`` with ``quick``; a method file states the budgets it was measured
-    with) updated by ``override`` (the run's ``configs[method]``). ``None``: defaults."""
+    ``LunarLander-v3`` — else ``BENCHMARK_CONFIGS["*"]``, for every task; ``QUICK_CONFIG`` with ``quick``;
+    a method file states the budgets it was measured with) updated by ``override`` (the run's
+    ``configs[method]``). ``None``: defaults."""
     import sys
     module = sys.modules.get(method_cls.__module__)
     table = getattr(module, "BENCHMARK_CONFIGS", {})
-    own = getattr(module, "QUICK_CONFIG", None) if quick else table.get(expert_id, table.get(env_id))
+    own = getattr(module, "QUICK_CONFIG", None) if quick else table.get(expert_id, table.get(env_id, table.get("*")))
     merged = {**(own or {}), **(override or {})}
     return merged or None
 
