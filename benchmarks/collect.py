@@ -81,26 +81,34 @@ def illab_run(expert_id: str, episodes: int, threads: int = 1, executor=None, mo
 
 def speed(args) -> None:
     from illab import experts
-    from illab.controller import Controller, _cached_expert
+    from illab.controller import Controller, _cached_expert, process_executor
+    from illab.rollout import physics_seconds, threads_pay
     block = inspect.signature(Controller).parameters["block_size"].default
     if args.episodes < 2 * block:
         print(f"note: {args.episodes} episodes are fewer than two blocks of {block}: threads=2 has one block to play, "
               f"so it cannot differ from threads=1 (use --episodes {2 * block} or more)")
-    print(f"{'expert':24s} {'raw':>9s} {'naive':>7s} {'thr=1':>9s} {'thr=2':>9s} {'2/1':>5s} {'1/raw':>6s}  "
-          f"(steps/s, medians of {args.rounds} rounds, {args.episodes} episodes)")
+    print(f"{'expert':24s} {'raw':>9s} {'naive':>7s} {'thr=1':>9s} {'thr=2':>9s} {'2/1':>5s} {'pool2':>9s} {'p/1':>5s} "
+          f"{'1/raw':>6s} {'physics':>8s}  (steps/s, medians of {args.rounds} rounds, {args.episodes} episodes; "
+          f"pool2 = warm process_executor(2); physics = µs per step outside the GIL, * = threads play in parallel)")
+    pool = process_executor(2)
     for expert_id in args.envs:
         e = experts.get(expert_id)
         _cached_expert(expert_id)
         illab_run(expert_id, 2)  # warm-up: env construction, first torch call
+        illab_run(expert_id, 4, executor=pool)  # the workers load the expert
         raw = raw_rate(e.env_id, e.env_kwargs, 20_000)
         naive = naive_rate(expert_id, args.naive_episodes) if args.naive_episodes else float("nan")
-        one, two = [], []
+        one, two, procs = [], [], []
         for _ in range(args.rounds):
             one.append(illab_run(expert_id, args.episodes, threads=1)[0].steps_per_second)
             two.append(illab_run(expert_id, args.episodes, threads=2)[0].steps_per_second)
-        m1, m2 = statistics.median(one), statistics.median(two)
-        print(f"{expert_id:24s} {raw:9,.0f} {naive:7,.0f} {m1:9,.0f} {m2:9,.0f} {m2 / m1:5.2f} {m1 / raw:6.2f}  "
-              f"{load()}", flush=True)
+            procs.append(illab_run(expert_id, args.episodes, executor=pool)[0].steps_per_second)
+        m1, m2, mp = statistics.median(one), statistics.median(two), statistics.median(procs)
+        physics = physics_seconds(e.env_id, e.env_kwargs) * 1e6
+        mark = "*" if threads_pay(e.env_id, e.env_kwargs) else ""
+        print(f"{expert_id:24s} {raw:9,.0f} {naive:7,.0f} {m1:9,.0f} {m2:9,.0f} {m2 / m1:5.2f} {mp:9,.0f} {mp / m1:5.2f} "
+              f"{m1 / raw:6.2f} {physics:7.0f}{mark:1s}  {load()}", flush=True)
+    pool.close()
 
 
 def inprocess(args) -> None:

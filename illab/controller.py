@@ -12,9 +12,12 @@ How it is fast: with an enjoy that has the :class:`~illab.recording.BatchedEnjoy
 batched policy call per step** (:func:`illab.rollout.run_episodes`). Python threads do not run
 pure-Python environments in parallel (GIL), so batching is the main lever and the Controller
 plays those on one thread whatever ``threads`` says (a second thread measured 0.88–0.98× of one);
-where the environment step releases the GIL (MuJoCo, :func:`illab.rollout.releases_gil`) each
-thread plays its own block. Any ``concurrent.futures.Executor`` can be passed — the warm process
-pool of :func:`process_executor` for pure-Python environments, or
+where the environment step leaves the GIL long enough for a second thread to use it (MuJoCo tasks
+with at least :data:`~illab.rollout.PARALLEL_PHYSICS_SECONDS` of physics per step, such as Walker2d and
+Ant: :func:`illab.rollout.threads_pay`) each thread plays its own block; elsewhere threads would
+slow collection down, so one thread plays. Any ``concurrent.futures.Executor`` can be passed — the warm process
+pool of :func:`process_executor` for pure-Python environments and short-physics MuJoCo tasks (HalfCheetah,
+Hopper, Swimmer: about 2× with 2 processes), or
 ``dask.distributed.Client(...).get_executor()`` to scale out.
 
 Why results never depend on scheduling: episode ``i`` attempt ``k`` resets with
@@ -51,7 +54,7 @@ from illab import experts as registry
 from illab.fileio import atomic_write, remove_stale_temps, temp_path, torch_threads
 from illab.recording import (META, BatchedEnjoy, CollateFunction, Context, EnjoyFunction, baseline_collate,
                              baseline_enjoy, format_exception, save_episodes)
-from illab.rollout import make_env, releases_gil
+from illab.rollout import make_env, threads_pay
 from illab.seeds import episode_seed
 
 MODES = ("all", "play", "collate")
@@ -384,7 +387,9 @@ class Controller:
         todo = [u for u in self._units() if not self._unit_path(folder, u).exists()]
         threshold = float(self.threshold if self.threshold is not None else expert_rec.threshold)
         own = self.executor is None
-        threads = self.threads if (not self.fast or releases_gil(expert_rec.env_id)) else 1
+        # a second thread only contends for the GIL unless the step leaves it long enough (rollout.threads_pay)
+        threads = self.threads if (not self.fast or self.threads == 1 or
+                                   threads_pay(expert_rec.env_id, expert_rec.env_kwargs)) else 1
         executor = self.executor or cf.ThreadPoolExecutor(max_workers=threads)
         workers = threads if own else getattr(executor, "_max_workers", None) or os.cpu_count() or 1
         stats = self.stats = RunStats(workers=workers)

@@ -24,7 +24,8 @@ from test_controller import _arrays, _same
 from illab import datafile
 from illab.controller import Controller, close_pools, collect, process_executor
 from illab.recording import read_meta
-from illab.rollout import releases_gil
+from illab import rollout
+from illab.rollout import physics_seconds, releases_gil, threads_pay
 
 N = 12  # episodes; block_size 4 → 3 blocks
 
@@ -34,18 +35,35 @@ def reference(tmp_path_factory):
     return _arrays(collect("cartpole", N, tmp_path_factory.mktemp("ref"), seed=4, threads=1, block_size=4, n_envs=4))
 
 
-def test_pure_python_envs_play_on_one_thread_mujoco_on_several(tmp_path, reference):
+def test_pure_python_envs_play_on_one_thread_mujoco_on_several(tmp_path, reference, monkeypatch):
+    """Threads play MuJoCo blocks in parallel only where the physics step leaves the GIL long enough
+    (``rollout.threads_pay``); the data is the same either way."""
     assert not releases_gil("CartPole-v1") and not releases_gil("LunarLander-v3") and releases_gil("Hopper-v5")
     ctl = Controller(episodes=N, threads=2, seed=4, path=tmp_path / "c", block_size=4, n_envs=4, progress=False)
     _same(_arrays(ctl.start({"game": "cartpole", "mode": "all"})), reference)
     assert ctl.stats.workers == 1
-    h1 = Controller(episodes=4, threads=1, seed=1, path=tmp_path / "h1", block_size=2, n_envs=2, progress=False,
-                    threshold=-np.inf)
-    h2 = Controller(episodes=4, threads=2, seed=1, path=tmp_path / "h2", block_size=2, n_envs=2, progress=False,
-                    threshold=-np.inf)
-    a, b = (_arrays(c.start({"game": "hopper", "mode": "all"})) for c in (h1, h2))
-    assert h2.stats.workers == 2
-    _same(a, b)
+    runs = {}
+    for name, threads, limit in (("h1", 1, 0.0), ("h2", 2, 0.0), ("h2-short", 2, 10.0)):
+        monkeypatch.setattr(rollout, "PARALLEL_PHYSICS_SECONDS", limit)  # 10 s: no physics step is that long
+        ctl = Controller(episodes=4, threads=threads, seed=1, path=tmp_path / name, block_size=2, n_envs=2,
+                         progress=False, threshold=-np.inf)
+        runs[name] = (_arrays(ctl.start({"game": "hopper", "mode": "all"})), ctl.stats.workers)
+    assert [runs[k][1] for k in ("h1", "h2", "h2-short")] == [1, 2, 1]
+    _same(runs["h1"][0], runs["h2"][0])
+    _same(runs["h1"][0], runs["h2-short"][0])
+
+
+def test_physics_time_per_step_decides_whether_threads_pay(monkeypatch):
+    hopper = physics_seconds("Hopper-v5")
+    assert 0 < hopper < 0.1 and physics_seconds("Hopper-v5") == hopper  # measured once per process
+    assert physics_seconds("CartPole-v1") == 0.0 and not threads_pay("CartPole-v1")
+    monkeypatch.setattr(rollout, "PARALLEL_PHYSICS_SECONDS", hopper)
+    assert threads_pay("Hopper-v5")
+    monkeypatch.setattr(rollout, "PARALLEL_PHYSICS_SECONDS", hopper * 1.01)
+    assert not threads_pay("Hopper-v5")
+    assert physics_seconds("NoSuchEnv-v0") == 0.0  # unknown ids: not MuJoCo
+    with pytest.raises(TypeError, match="no_such_argument"):
+        physics_seconds("Hopper-v5", {"no_such_argument": 1})
 
 
 def test_warm_pool_is_reused_and_gives_identical_data(tmp_path, reference):
