@@ -81,8 +81,7 @@ def illab_run(expert_id: str, episodes: int, threads: int = 1, executor=None, mo
 
 def speed(args) -> None:
     from illab import experts
-    from illab.controller import Controller, _cached_expert, process_executor
-    from illab.rollout import physics_seconds, threads_pay
+    from illab.controller import Controller, _cached_expert, physics_seconds, process_executor, threads_pay
     block = inspect.signature(Controller).parameters["block_size"].default
     if args.episodes < 2 * block:
         print(f"note: {args.episodes} episodes are fewer than two blocks of {block}: threads=2 has one block to play, "

@@ -13,8 +13,8 @@ batched policy call per step** (:func:`illab.rollout.run_episodes`). Python thre
 pure-Python environments in parallel (GIL), so batching is the main lever and the Controller
 plays those on one thread whatever ``threads`` says (a second thread measured 0.88–0.98× of one);
 where the environment step leaves the GIL long enough for a second thread to use it (MuJoCo tasks
-with at least :data:`~illab.rollout.PARALLEL_PHYSICS_SECONDS` of physics per step, such as Walker2d and
-Ant: :func:`illab.rollout.threads_pay`) each thread plays its own block; elsewhere threads would
+with at least :data:`PARALLEL_PHYSICS_SECONDS` of physics per step, such as Walker2d and
+Ant: :func:`threads_pay`) each thread plays its own block; elsewhere threads would
 slow collection down, so one thread plays. Any ``concurrent.futures.Executor`` can be passed — the warm process
 pool of :func:`process_executor` for pure-Python environments and short-physics MuJoCo tasks (HalfCheetah,
 Hopper, Swimmer: about 2× with 2 processes), or
@@ -43,6 +43,7 @@ import concurrent.futures as cf
 import functools
 import json
 import os
+import statistics
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -54,10 +55,56 @@ from illab import experts as registry
 from illab.fileio import atomic_write, remove_stale_temps, temp_path, torch_threads
 from illab.recording import (META, BatchedEnjoy, CollateFunction, Context, EnjoyFunction, baseline_collate,
                              baseline_enjoy, format_exception, save_episodes)
-from illab.rollout import make_env, threads_pay
+from illab.rollout import make_env, releases_gil
 from illab.seeds import episode_seed
 
 MODES = ("all", "play", "collate")
+
+
+#: Seconds of GIL-free physics per environment step from which a second Python thread speeds collection up.
+#: A shorter stretch outside the GIL is lost to CPython's GIL hand-over: the stepping thread takes the GIL back
+#: before the waiting one has woken. Measured on a 2-core VM (``docs/performance.md``, "Threads on MuJoCo by
+#: physics time"), threads=2 against threads=1: HalfCheetah (~26 µs of physics) 0.75×, Swimmer (~33 µs)
+#: 1.11–1.13×, Hopper (~62 µs) 0.95–1.41×, Walker2d (~90 µs) 1.55×, Ant (~150 µs) 1.68×.
+PARALLEL_PHYSICS_SECONDS = 80e-6
+
+
+def physics_seconds(env_id: str, env_kwargs: dict | None = None) -> float:
+    """Seconds per environment step spent in MuJoCo's physics (``mj_step`` × the env's ``frame_skip``,
+    which runs outside the GIL): the median of 20 steps with zero controls after the seed-0 reset and 5
+    steps of warm-up, measured once per process and environment. 0.0 for environments whose step does
+    not release the GIL (:func:`releases_gil`; unknown ids included).
+
+    Raises:
+        TypeError: ``env_kwargs`` the environment does not take (from ``gymnasium.make``).
+    """
+    if not releases_gil(env_id):
+        return 0.0
+    return _physics_seconds(env_id, json.dumps(env_kwargs or {}, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=None)
+def _physics_seconds(env_id: str, kwargs: str) -> float:
+    import mujoco
+    env = make_env(env_id, json.loads(kwargs))
+    try:
+        env.reset(seed=0)
+        sim = env.unwrapped
+        times = []
+        for _ in range(25):
+            t = time.perf_counter()
+            mujoco.mj_step(sim.model, sim.data, nstep=sim.frame_skip)
+            times.append(time.perf_counter() - t)
+        return float(statistics.median(times[5:]))
+    finally:
+        env.close()
+
+
+def threads_pay(env_id: str, env_kwargs: dict | None = None) -> bool:
+    """Whether Python threads stepping different environments run faster than one thread: the step
+    releases the GIL (:func:`releases_gil`) for at least :data:`PARALLEL_PHYSICS_SECONDS` at a time
+    (:func:`physics_seconds`). The Controller plays on one thread where they do not."""
+    return releases_gil(env_id) and physics_seconds(env_id, env_kwargs) >= PARALLEL_PHYSICS_SECONDS
 
 
 class CollectionError(RuntimeError):
@@ -387,8 +434,8 @@ class Controller:
         todo = [u for u in self._units() if not self._unit_path(folder, u).exists()]
         threshold = float(self.threshold if self.threshold is not None else expert_rec.threshold)
         own = self.executor is None
-        # a second thread only contends for the GIL unless the step leaves it long enough (rollout.threads_pay)
-        threads = self.threads if (not self.fast or self.threads == 1 or
+        # a second thread only contends for the GIL unless the step leaves it long enough (threads_pay)
+        threads = self.threads if (not own or not self.fast or self.threads == 1 or
                                    threads_pay(expert_rec.env_id, expert_rec.env_kwargs)) else 1
         executor = self.executor or cf.ThreadPoolExecutor(max_workers=threads)
         workers = threads if own else getattr(executor, "_max_workers", None) or os.cpu_count() or 1

@@ -12,8 +12,6 @@ about as much as the environment steps themselves (``docs/performance.md``). Eac
 from __future__ import annotations
 
 import contextlib
-import functools
-import json
 import os
 import sys
 import tempfile
@@ -28,8 +26,7 @@ from illab.demonstrations import concatenate_episodes as episodes_to_arrays
 from illab.fileio import torch_threads
 from illab.policy import Policy
 
-__all__ = ["Episode", "PARALLEL_PHYSICS_SECONDS", "episodes_to_arrays", "make_env", "physics_seconds",
-           "releases_gil", "run_episodes", "threads_pay"]
+__all__ = ["Episode", "episodes_to_arrays", "make_env", "releases_gil", "run_episodes"]
 
 
 @dataclass
@@ -161,54 +158,6 @@ def releases_gil(env_id: str) -> bool:
         return "mujoco" in str(gym.spec(env_id).entry_point)
     except gym.error.Error:
         return False
-
-
-#: Seconds of GIL-free physics per environment step from which a second Python thread speeds collection up.
-#: A shorter stretch outside the GIL is lost to CPython's GIL hand-over: the stepping thread takes the GIL back
-#: before the waiting one has woken. Measured on a 2-core VM (``docs/performance.md``, "Threads on MuJoCo by
-#: physics time"), threads=2 against threads=1: HalfCheetah (~26 µs of physics) 0.75×, Swimmer (~33 µs)
-#: 1.11–1.13×, Hopper (~62 µs) 0.95–1.41×, Walker2d (~90 µs) 1.55×, Ant (~150 µs) 1.68×.
-PARALLEL_PHYSICS_SECONDS = 80e-6
-
-
-def physics_seconds(env_id: str, env_kwargs: dict | None = None) -> float:
-    """Seconds per environment step spent in MuJoCo's physics (``mj_step`` × the env's ``frame_skip``,
-    which runs outside the GIL): the median of 20 steps with zero controls after the seed-0 reset and 5
-    steps of warm-up, measured once per process and environment. 0.0 for environments whose step does
-    not release the GIL (:func:`releases_gil`; unknown ids included).
-
-    Raises:
-        TypeError: ``env_kwargs`` the environment does not take (from ``gymnasium.make``).
-    """
-    if not releases_gil(env_id):
-        return 0.0
-    return _physics_seconds(env_id, json.dumps(env_kwargs or {}, sort_keys=True))
-
-
-@functools.lru_cache(maxsize=None)
-def _physics_seconds(env_id: str, kwargs: str) -> float:
-    import time
-
-    import mujoco
-    env = make_env(env_id, json.loads(kwargs))
-    try:
-        env.reset(seed=0)
-        sim = env.unwrapped
-        times = []
-        for _ in range(25):
-            t = time.perf_counter()
-            mujoco.mj_step(sim.model, sim.data, nstep=sim.frame_skip)
-            times.append(time.perf_counter() - t)
-        return float(np.median(times[5:]))
-    finally:
-        env.close()
-
-
-def threads_pay(env_id: str, env_kwargs: dict | None = None) -> bool:
-    """Whether Python threads stepping different environments run faster than one thread: the step
-    releases the GIL (:func:`releases_gil`) for at least :data:`PARALLEL_PHYSICS_SECONDS` at a time
-    (:func:`physics_seconds`). The Controller plays on one thread where they do not."""
-    return releases_gil(env_id) and physics_seconds(env_id, env_kwargs) >= PARALLEL_PHYSICS_SECONDS
 
 
 def _obs_dtype(space: gym.Space):

@@ -24,8 +24,9 @@ from test_controller import _arrays, _same
 from illab import datafile
 from illab.controller import Controller, close_pools, collect, process_executor
 from illab.recording import read_meta
-from illab import rollout
-from illab.rollout import physics_seconds, releases_gil, threads_pay
+from illab import controller
+from illab.controller import physics_seconds, threads_pay
+from illab.rollout import releases_gil
 
 N = 12  # episodes; block_size 4 → 3 blocks
 
@@ -37,14 +38,14 @@ def reference(tmp_path_factory):
 
 def test_pure_python_envs_play_on_one_thread_mujoco_on_several(tmp_path, reference, monkeypatch):
     """Threads play MuJoCo blocks in parallel only where the physics step leaves the GIL long enough
-    (``rollout.threads_pay``); the data is the same either way."""
+    (``controller.threads_pay``); the data is the same either way."""
     assert not releases_gil("CartPole-v1") and not releases_gil("LunarLander-v3") and releases_gil("Hopper-v5")
     ctl = Controller(episodes=N, threads=2, seed=4, path=tmp_path / "c", block_size=4, n_envs=4, progress=False)
     _same(_arrays(ctl.start({"game": "cartpole", "mode": "all"})), reference)
     assert ctl.stats.workers == 1
     runs = {}
     for name, threads, limit in (("h1", 1, 0.0), ("h2", 2, 0.0), ("h2-short", 2, 10.0)):
-        monkeypatch.setattr(rollout, "PARALLEL_PHYSICS_SECONDS", limit)  # 10 s: no physics step is that long
+        monkeypatch.setattr(controller, "PARALLEL_PHYSICS_SECONDS", limit)  # 10 s: no physics step is that long
         ctl = Controller(episodes=4, threads=threads, seed=1, path=tmp_path / name, block_size=2, n_envs=2,
                          progress=False, threshold=-np.inf)
         runs[name] = (_arrays(ctl.start({"game": "hopper", "mode": "all"})), ctl.stats.workers)
@@ -57,9 +58,9 @@ def test_physics_time_per_step_decides_whether_threads_pay(monkeypatch):
     hopper = physics_seconds("Hopper-v5")
     assert 0 < hopper < 0.1 and physics_seconds("Hopper-v5") == hopper  # measured once per process
     assert physics_seconds("CartPole-v1") == 0.0 and not threads_pay("CartPole-v1")
-    monkeypatch.setattr(rollout, "PARALLEL_PHYSICS_SECONDS", hopper)
+    monkeypatch.setattr(controller, "PARALLEL_PHYSICS_SECONDS", hopper)
     assert threads_pay("Hopper-v5")
-    monkeypatch.setattr(rollout, "PARALLEL_PHYSICS_SECONDS", hopper * 1.01)
+    monkeypatch.setattr(controller, "PARALLEL_PHYSICS_SECONDS", hopper * 1.01)
     assert not threads_pay("Hopper-v5")
     assert physics_seconds("NoSuchEnv-v0") == 0.0  # unknown ids: not MuJoCo
     with pytest.raises(TypeError, match="no_such_argument"):
