@@ -165,6 +165,9 @@ md("""## Summary
 - BC = supervised learning on the expert's (state, action) pairs; with enough CartPole demonstrations it matches the expert.
 - Its weakness is distribution shift: trained on the expert's states, tested on its own, so errors compound over the horizon.
 - The learning curve (validation stream) and the final score (test stream) use disjoint seeds.
+- With about 100 demonstrations, the benchmark trains BC with a step size decayed on a cosine and *averaged*
+  weights, `BCConfig(learning_rate=1e-2, lr_schedule="cosine", ema_decay=0.97)`: once it reaches the expert it
+  stays there. From a handful of demonstrations, as here, it gains nothing and can overfit (`docs/methods.md`).
 
 **What next.** Notebook 05 learns without the expert's actions (BCO); notebook 06 fixes compounding error by asking
 the expert about the learner's own states (DAgger) or by matching the expert's state–action distribution (GAIL)."""),
