@@ -186,6 +186,7 @@ with tempfile.TemporaryDirectory() as d:
         out[f"start{i}"] = time.perf_counter() - t
         out[f"rate{i}"] = ctl.stats.steps_per_second
         out[f"pids{i}"] = pool.pids()
+        out[f"here{i}"] = ctl.stats.here
     t = time.perf_counter()
     pool.close()
     out["close"] = time.perf_counter() - t
@@ -212,11 +213,12 @@ def pool(args) -> None:
     for r in range(args.rounds):
         o = _fresh(POOL.replace("EPISODES", str(args.episodes)))
         a = _fresh(POOL_AHEAD.replace("EPISODES", str(args.episodes)).replace("AHEAD", "3"))
-        same = o["pids0"] == o["pids1"] == o["pids2"]
+        same = o["pids1"] == o["pids2"]
         print(f"round {r}: fresh process, process_executor(2), CartPole {args.episodes} episodes: start() #1 (cold: "
-              f"forkserver + workers + expert) {o['start0']:.2f} s ({o['rate0']:,.0f} steps/s); #2 warm "
+              f"forkserver + workers + expert; {o['here0']} block(s) played by the caller meanwhile) {o['start0']:.2f} s "
+              f"({o['rate0']:,.0f} steps/s); #2 "
               f"{o['start1']:.2f} s ({o['rate1']:,.0f} steps/s); #3 {o['start2']:.2f} s ({o['rate2']:,.0f} steps/s); "
-              f"same workers: {same}; close {o['close']:.2f} s; pool made 3 s ahead: start() #1 {a['start0']:.2f} s  "
+              f"same workers in #2 and #3: {same}; close {o['close']:.2f} s; pool made 3 s ahead: start() #1 {a['start0']:.2f} s  "
               f"{load()}", flush=True)
 
 

@@ -39,6 +39,7 @@ the difference; an existing dataset is never replaced unless ``overwrite=True``.
 from __future__ import annotations
 
 import atexit
+import collections
 import concurrent.futures as cf
 import functools
 import json
@@ -120,6 +121,7 @@ class RunStats:
             failed = ``enjoy`` raised).
         steps: environment steps played (all attempts), wall: seconds, busy: summed worker seconds.
         workers: number of workers used; errors: ``(index, attempt, traceback)`` of failures.
+        here: blocks the calling process played itself while a cold :class:`WorkerPool` started.
     """
 
     attempts: int = 0
@@ -130,6 +132,7 @@ class RunStats:
     wall: float = 0.0
     busy: float = 0.0
     workers: int = 1
+    here: int = 0
     errors: list = field(default_factory=list)
 
     @property
@@ -444,42 +447,55 @@ class Controller:
                    desc=f"collecting {expert_rec.id}", disable=not self.progress)
         t0 = time.perf_counter()
         exhausted = []
+        # While a WorkerPool starts up (its forkserver imports torch), this process plays the blocks itself
+        # on one helper thread, so the first collection on a fresh pool does not wait for it; once the pool
+        # is warm it gets every block that is left.
+        cold = self.fast and isinstance(executor, WorkerPool) and not executor.warm()
+        helper = cf.ThreadPoolExecutor(max_workers=1) if cold else None
         try:
-            if own or not self.fast:
+            if own or not self.fast or cold:
                 policy = _cached_expert(expert_rec.id) if self.fast else registry.load(expert_rec.id)
-            futures = {}
-            for unit in todo:
+
+            def submit(ex: cf.Executor, unit: list[int], expert=None) -> cf.Future:
                 path = str(self._unit_path(folder, unit))
                 if self.fast:
-                    futures[executor.submit(_play_block, self.enjoy, expert_rec.id, expert_rec.env_id,
-                                            expert_rec.env_kwargs,
-                                            self.seed, unit, threshold, self.max_attempts, self.n_envs, path,
-                                            policy if own else None)] = unit
-                else:
-                    ctx = Context(index=unit[0], attempt=0, seed=0, env_id=expert_rec.env_id,
-                                  env_kwargs=expert_rec.env_kwargs, threshold=threshold)
-                    futures[executor.submit(_play_episode, self.enjoy, policy, path, ctx, self.max_attempts,
-                                            self.seed)] = unit
-            for fut in cf.as_completed(futures):
-                res = fut.result()
-                stats.attempts += res.get("attempts", 0)
-                stats.rejected += res.get("rejected", 0)
-                stats.failed += res.get("failed", 0)
-                stats.accepted += res.get("accepted", 0)
-                stats.steps += res.get("steps", 0)
-                stats.busy += res.get("busy", 0.0)
-                stats.errors.extend(res.get("errors", []))
-                if "exhausted" in res:
-                    exhausted.append(res["exhausted"])
-                bar.update(res.get("accepted", 0))
-                stats.wall = time.perf_counter() - t0
-                bar.set_postfix(steps_s=f"{stats.steps_per_second:,.0f}", rejected=stats.rejected,
-                                failed=stats.failed)
+                    return ex.submit(_play_block, self.enjoy, expert_rec.id, expert_rec.env_id, expert_rec.env_kwargs,
+                                     self.seed, unit, threshold, self.max_attempts, self.n_envs, path, expert)
+                ctx = Context(index=unit[0], attempt=0, seed=0, env_id=expert_rec.env_id,
+                              env_kwargs=expert_rec.env_kwargs, threshold=threshold)
+                return ex.submit(_play_episode, self.enjoy, policy, path, ctx, self.max_attempts, self.seed)
+
+            pending, futures = collections.deque(todo), {}
+            while pending or futures:
+                cold = cold and not executor.warm()
+                while pending and not cold:
+                    futures[submit(executor, pending.popleft(), policy if own else None)] = "pool"
+                if pending and "here" not in futures.values():
+                    futures[submit(helper, pending.popleft(), policy)] = "here"
+                done, _ = cf.wait(futures, timeout=0.05 if cold else None, return_when=cf.FIRST_COMPLETED)
+                for fut in done:
+                    res = fut.result()
+                    stats.here += futures.pop(fut) == "here"
+                    stats.attempts += res.get("attempts", 0)
+                    stats.rejected += res.get("rejected", 0)
+                    stats.failed += res.get("failed", 0)
+                    stats.accepted += res.get("accepted", 0)
+                    stats.steps += res.get("steps", 0)
+                    stats.busy += res.get("busy", 0.0)
+                    stats.errors.extend(res.get("errors", []))
+                    if "exhausted" in res:
+                        exhausted.append(res["exhausted"])
+                    bar.update(res.get("accepted", 0))
+                    stats.wall = time.perf_counter() - t0
+                    bar.set_postfix(steps_s=f"{stats.steps_per_second:,.0f}", rejected=stats.rejected,
+                                    failed=stats.failed)
         finally:
             stats.wall = time.perf_counter() - t0
             bar.close()
             if own:
                 executor.shutdown(wait=True, cancel_futures=True)
+            if helper is not None:
+                helper.shutdown(wait=True, cancel_futures=True)
         if exhausted:
             detail = "; ".join(f"episode {i} failed {n} attempts" + (f" (last return {r:.1f})" if r is not None else "")
                                for i, n, r in sorted(exhausted)[:5])
@@ -509,7 +525,9 @@ class WorkerPool(cf.ProcessPoolExecutor):
     Workers are forked from a *forkserver* that imported :data:`PRELOAD` once (``spawn`` where the
     platform has no forkserver): never from the caller, whose torch thread pool or locks may be in
     use (forking those can deadlock the child). The forkserver and the workers start in a background
-    thread as soon as the pool is made, so a pool made ahead of its first use is warm by then. Each
+    thread as soon as the pool is made, so a pool made ahead of its first use is warm by then; until it
+    is warm (:meth:`warm`), the Controller plays blocks in the calling process instead of waiting for it
+    (``stats.here``), so a pool made and used at once costs its first ``start`` nothing either. Each
     worker keeps the experts it loaded, so the second collection on a warm pool pays no start-up at all.
     Each task runs with the environment variables of the process that submits it, as they are at
     submission (e.g. ``HF_HUB_OFFLINE``, ``HF_HUB_CACHE`` set in a notebook after a first collection):
@@ -563,6 +581,11 @@ class WorkerPool(cf.ProcessPoolExecutor):
     def close(self) -> None:
         """``shutdown(wait=True)``: the workers finish what they run and exit."""
         self.shutdown(wait=True)
+
+    def warm(self) -> bool:
+        """Whether the pool's start-up is over: its workers have run a first task (until then the
+        forkserver may still be importing torch, ~1.5 s after the pool was made)."""
+        return not self._warming.is_alive()
 
     def pids(self) -> list[int]:
         """Process ids of the workers started so far (the pool starts them on demand)."""

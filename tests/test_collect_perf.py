@@ -67,10 +67,37 @@ def test_physics_time_per_step_decides_whether_threads_pay(monkeypatch):
         physics_seconds("Hopper-v5", {"no_such_argument": 1})
 
 
+def test_a_cold_pool_shares_the_work_with_the_calling_process(tmp_path, reference, monkeypatch):
+    """While a WorkerPool starts up (its forkserver imports torch), the Controller plays blocks in the calling
+    process; once the pool is warm it gets the rest. Either way the data is byte-identical."""
+    pool = controller.WorkerPool(2)
+    try:
+        with monkeypatch.context() as m:  # a pool that never warms up: every block is played here
+            m.setattr(controller.WorkerPool, "warm", lambda self: False)
+            ctl = Controller(episodes=N, seed=4, path=tmp_path / "cold", block_size=4, n_envs=4, executor=pool,
+                             progress=False)
+            _same(_arrays(ctl.start({"game": "cartpole", "mode": "all"})), reference)
+            assert ctl.stats.here == 3 and ctl.stats.accepted == N
+        assert not pool.closed
+        ctl = Controller(episodes=N, seed=4, path=tmp_path / "real", block_size=4, n_envs=4, executor=pool,
+                         progress=False)
+        _same(_arrays(ctl.start({"game": "cartpole", "mode": "all"})), reference)
+        assert 0 <= ctl.stats.here <= 3 and ctl.stats.accepted == N
+        with monkeypatch.context() as m:  # a warm pool plays everything
+            m.setattr(controller.WorkerPool, "warm", lambda self: True)
+            ctl = Controller(episodes=N, seed=4, path=tmp_path / "warm", block_size=4, n_envs=4, executor=pool,
+                             progress=False)
+            _same(_arrays(ctl.start({"game": "cartpole", "mode": "all"})), reference)
+            assert ctl.stats.here == 0
+    finally:
+        pool.close()
+
+
 def test_warm_pool_is_reused_and_gives_identical_data(tmp_path, reference):
     pool = process_executor(2)
     try:
         assert process_executor(2) is pool
+        pool._warming.join(timeout=300)  # warm: the workers play (a cold pool lets the caller play meanwhile)
         first = _arrays(collect("cartpole", N, tmp_path / "a", seed=4, executor=pool, block_size=4, n_envs=4))
         pids = pool.pids()
         assert pids and not pool.closed

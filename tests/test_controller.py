@@ -45,6 +45,7 @@ def test_threads_give_byte_identical_data(tmp_path, reference, threads):
 
 def test_process_and_dask_executors_give_byte_identical_data(tmp_path, reference):
     with process_executor(2) as ex:
+        ex._warming.join(timeout=300)  # warm: the workers play (a cold pool lets the caller play meanwhile)
         _same(_arrays(collect("cartpole", N, tmp_path / "p", seed=3, executor=ex, block_size=8, n_envs=8)),
               reference[1])
     from dask.distributed import Client, LocalCluster

@@ -220,6 +220,7 @@ def test_hub_expert_through_controller_threads_processes_dask_cli_and_dagger(off
     kw = dict(episodes=4, block_size=2, n_envs=2, threshold=-1e9)
     a = collect("sac-Pendulum-v1", path=tmp_path / "threads", threads=2, **kw)
     with process_executor(2) as ex:
+        ex._warming.join(timeout=300)  # warm: the workers load the Hub expert (a cold pool lets the caller play)
         b = collect("sac-Pendulum-v1", path=tmp_path / "procs", executor=ex, **kw)
     from dask.distributed import Client, LocalCluster
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, \
