@@ -527,7 +527,7 @@ class WorkerPool(cf.ProcessPoolExecutor):
     use (forking those can deadlock the child). The forkserver and the workers start in a background
     thread as soon as the pool is made, so a pool made ahead of its first use is warm by then; until it
     is warm (:meth:`warm`), the Controller plays blocks in the calling process instead of waiting for it
-    (``stats.here``), so a pool made and used at once costs its first ``start`` nothing either. Each
+    (``stats.here``), so the first ``start`` on a pool made and used at once does not wait for it. Each
     worker keeps the experts it loaded, so the second collection on a warm pool pays no start-up at all.
     Each task runs with the environment variables of the process that submits it, as they are at
     submission (e.g. ``HF_HUB_OFFLINE``, ``HF_HUB_CACHE`` set in a notebook after a first collection):
