@@ -90,6 +90,8 @@ def speed(args) -> None:
           f"{'1/raw':>6s} {'physics':>8s}  (steps/s, medians of {args.rounds} rounds, {args.episodes} episodes; "
           f"pool2 = warm process_executor(2); physics = µs per step outside the GIL, * = threads play in parallel)")
     pool = process_executor(2)
+    while not pool.warm():  # until then the Controller plays in this process and the workers load nothing
+        time.sleep(0.05)
     for expert_id in args.envs:
         e = experts.get(expert_id)
         _cached_expert(expert_id)

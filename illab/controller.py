@@ -470,7 +470,7 @@ class Controller:
                 cold = cold and not executor.warm()
                 while pending and not cold:
                     futures[submit(executor, pending.popleft(), policy if own else None)] = "pool"
-                if pending and "here" not in futures.values():
+                if cold and pending and "here" not in futures.values():
                     futures[submit(helper, pending.popleft(), policy)] = "here"
                 done, _ = cf.wait(futures, timeout=0.05 if cold else None, return_when=cf.FIRST_COMPLETED)
                 for fut in done:

@@ -21,11 +21,9 @@ import pytest
 
 from test_controller import _arrays, _same
 
-from illab import datafile
-from illab.controller import Controller, close_pools, collect, process_executor
+from illab import controller, datafile
+from illab.controller import Controller, close_pools, collect, physics_seconds, process_executor, threads_pay
 from illab.recording import read_meta
-from illab import controller
-from illab.controller import physics_seconds, threads_pay
 from illab.rollout import releases_gil
 
 N = 12  # episodes; block_size 4 → 3 blocks
